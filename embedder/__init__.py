@@ -1,0 +1,6 @@
+"""Models that turn RNA sequences into vectors, behind one :class:`Embedder` interface."""
+
+from .base import Embedder, ModelInfo, l2_normalise
+from .registry import DEFAULT_MODEL, MODELS, load_embedder
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "Embedder", "ModelInfo", "l2_normalise", "load_embedder"]

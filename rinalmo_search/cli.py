@@ -1,0 +1,86 @@
+"""The ``rinalmo-search`` command.
+
+Each sub-command lives in its own module under :mod:`rinalmo_search.commands` and exposes
+``register(subparsers)``; this module discovers them, so adding a command never edits this file.
+A registered parser sets ``handler=function(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from . import __version__, commands
+from .errors import RinalmoSearchError
+
+log = logging.getLogger("rinalmo_search")
+
+DESCRIPTION = """\
+RNA homology search: embed RNA sequences, search them in a Milvus collection, and align the
+hits into a structure-aware Stockholm MSA.
+
+typical session:
+  rinalmo-search index library.fasta --db rna.db          # build or extend a collection
+  rinalmo-search search query.fasta --db rna.db --out hits.tsv --fasta-out hits/
+  rinalmo-search msa hits/QUERY_ID/retrieved_homologs.fasta --out final_msa.sto
+  rinalmo-search demo                                      # all of the above on bundled data
+
+Run 'rinalmo-search COMMAND --help' for each command's options and examples.
+"""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps example blocks as written and shows defaults."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every discovered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="rinalmo-search", description=DESCRIPTION, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging; -vv also shows tracebacks"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def _configure_logging(verbosity: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbosity else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rinalmo-search``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except RinalmoSearchError as error:
+        if args.verbose >= 2:
+            log.exception("failed")
+        print(f"rinalmo-search: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rinalmo-search: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

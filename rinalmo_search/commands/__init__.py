@@ -1,0 +1,1 @@
+"""One module per ``rinalmo-search`` sub-command; each exposes ``register(subparsers)``."""
