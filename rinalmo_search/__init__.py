@@ -2,10 +2,10 @@
 
 Import layout (one distribution, one namespace):
 
-- ``rinalmo_search``           core: CLI, settings, FASTA I/O, search pipeline, MSA  (``rinalmo_search/``)
-- ``rinalmo_search.embedder``  tokeniser, models, the ``Embedder`` interface         (``embedder/``)
-- ``rinalmo_search.milvus``    the Milvus vector store                                (``milvus/``)
-- ``rinalmo_search.training``  Rfam data preparation and head training               (``training/``)
+- ``rinalmo_search`` (``rinalmo_search/``): CLI, settings, FASTA I/O, search pipeline, MSA
+- ``rinalmo_search.embedder`` (``embedder/``): tokeniser, models, the ``Embedder`` interface
+- ``rinalmo_search.milvus`` (``milvus/``): the Milvus vector store
+- ``rinalmo_search.training`` (``training/``): Rfam data preparation and head training
 """
 
 from importlib.metadata import PackageNotFoundError, version

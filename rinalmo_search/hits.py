@@ -70,8 +70,15 @@ def write_hits_tsv(results: Iterable[tuple[str, list[Hit]]], path: str | Path) -
         for query_id, hits in results:
             for rank, hit in enumerate(hits, start=1):
                 cells = (
-                    query_id, rank, hit.target_id, hit.score, hit.family, hit.clan, hit.length,
-                    hit.embedding_score, hit.alignment_score,
+                    query_id,
+                    rank,
+                    hit.target_id,
+                    hit.score,
+                    hit.family,
+                    hit.clan,
+                    hit.length,
+                    hit.embedding_score,
+                    hit.alignment_score,
                 )
                 handle.write("\t".join(_cell(c) for c in cells) + "\n")
                 rows += 1
@@ -82,4 +89,4 @@ def read_hits_tsv(path: str | Path) -> list[dict[str, str]]:
     """Read a hits table back as a list of column → value dicts."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t")
-    return [dict(zip(header, line.split("\t"))) for line in lines[1:] if line]
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:] if line]

@@ -163,7 +163,9 @@ def read_fasta(paths: str | Path | Iterable[str | Path]) -> list[SequenceRecord]
             elif first.sequence == record.sequence:
                 log.warning(
                     "%s: duplicate id %r with an identical sequence (first at %s); kept the first",
-                    record.source, record.id, first.source,
+                    record.source,
+                    record.id,
+                    first.source,
                 )
             else:
                 raise InputError(
@@ -209,7 +211,9 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside ``path`` and move it into place only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(descriptor, mode) as handle:
             yield handle
@@ -227,3 +231,47 @@ def write_fasta(records: Iterable[SequenceRecord], path: str | Path, *, width: i
             handle.write(f">{header}\n")
             for start in range(0, len(record.sequence), width):
                 handle.write(record.sequence[start : start + width] + "\n")
+
+
+def read_stockholm_records(path: str | Path) -> list[SequenceRecord]:
+    """Ungapped records of every alignment in a (multi-)Stockholm file, such as Rfam seeds.
+
+    Each record gets the family of its block (``#=GF AC``) and clan (``#=GF CL``), when present.
+
+    Raises:
+        InputError: unreadable or malformed Stockholm.
+    """
+    from Bio import AlignIO
+
+    path = Path(path)
+    block_labels: list[tuple[str, str]] = []
+    family = clan = ""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("#=GF AC"):
+                    family = line.split()[2]
+                elif line.startswith("#=GF CL"):
+                    clan = line.split()[2]
+                elif line.startswith("//"):
+                    block_labels.append((family, clan))
+                    family = clan = ""
+        alignments = list(AlignIO.parse(str(path), "stockholm"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot read Stockholm alignment ({error})") from None
+    if len(alignments) != len(block_labels):
+        raise InputError(f"{path}: found {len(alignments)} alignments but {len(block_labels)} '//'")
+    records = []
+    for alignment, (family, clan) in zip(alignments, block_labels, strict=True):
+        for row in alignment:
+            records.append(
+                SequenceRecord(
+                    id=row.id,
+                    sequence=normalise_sequence(str(row.seq)),
+                    description=f"{family or 'NA'} {clan or 'NA'}",
+                    family=family,
+                    clan=clan,
+                    source=str(path),
+                )
+            )
+    return records

@@ -1,0 +1,44 @@
+"""Options shared by several sub-commands, and turning them into :class:`Settings`."""
+
+from __future__ import annotations
+
+import argparse
+
+from rinalmo_search.config import Settings, load_settings
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """``--db`` and ``--collection`` (the Milvus token comes from the environment only)."""
+    group = parser.add_argument_group("vector store")
+    group.add_argument(
+        "--db",
+        metavar="URI",
+        help="Milvus Lite file (e.g. rna.db) or server URI (http://host:19530); "
+        "default: $RINALMO_SEARCH_DB or a file under ~/.local/share/rinalmo-search. "
+        "A server token is read from $RINALMO_SEARCH_MILVUS_TOKEN.",
+    )
+    group.add_argument(
+        "--collection", metavar="NAME", help="collection or alias (default: rinalmo_search)"
+    )
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--embedder`` and ``--triton-url``."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="model name (see 'rinalmo-search models') or a model file; default: the shipped model",
+    )
+    group.add_argument(
+        "--embedder",
+        choices=("local", "triton"),
+        help="run the model in this process (local) or on a Triton server (default: local)",
+    )
+    group.add_argument("--triton-url", metavar="HOST:PORT", help="Triton gRPC endpoint")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by whichever options the command defines."""
+    names = ("db", "collection", "model", "embedder", "triton_url", "threads", "batch_size")
+    return load_settings(**{name: getattr(args, name, None) for name in names})

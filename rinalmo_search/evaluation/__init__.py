@@ -1,0 +1,1 @@
+"""Retrieval evaluation: the protocol, its metrics and the peer tools."""

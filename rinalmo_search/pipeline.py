@@ -1,0 +1,206 @@
+"""The search pipeline: FASTA → vectors → Milvus → hits (→ re-ranking) → TSV and FASTA.
+
+Everything here talks to the :class:`~rinalmo_search.embedder.Embedder` and
+:class:`~rinalmo_search.milvus.VectorStore` interfaces only, so the local model and Triton, a
+Milvus Lite file and a Milvus cluster are interchangeable.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from tqdm import tqdm
+
+from .config import Settings
+from .embedder import DEFAULT_MODEL, Embedder, load_embedder
+from .errors import ConfigError
+from .hits import Hit, write_hits_tsv
+from .milvus import VectorStore
+from .seqio import SequenceRecord, write_fasta
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def open_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for: a local model, or the same model behind Triton."""
+    if settings.embedder == "triton":
+        from .embedder.triton import TritonEmbedder
+
+        return TritonEmbedder(settings.triton_url, model=settings.model or "rinalmo_search")
+    return load_embedder(settings.model or DEFAULT_MODEL)
+
+
+def open_store(settings: Settings) -> VectorStore:
+    """The vector store at ``settings.db`` (a Milvus Lite file or a server URI)."""
+    if not settings.db:
+        raise ConfigError("No database given (use --db PATH_OR_URI or RINALMO_SEARCH_DB)")
+    return VectorStore(settings.db, collection=settings.collection, token=settings.milvus_token)
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of ``items`` of at most ``size`` elements."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class IndexReport:
+    """What an ``index`` run did.
+
+    Attributes:
+        n_input: records read.
+        n_new: records not yet in the collection.
+        n_total: records in the collection afterwards.
+        seconds: wall-clock time.
+        model: ``name@version`` of the model that made the vectors.
+    """
+
+    n_input: int
+    n_new: int
+    n_total: int
+    seconds: float
+    model: str
+
+    def summary(self) -> str:
+        """One human-readable paragraph."""
+        rate = self.n_new / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"read {self.n_input} sequences, added {self.n_new} new "
+            f"({self.n_input - self.n_new} already present) in {self.seconds:.1f} s "
+            f"({rate:.0f} seq/s); collection now holds {self.n_total} sequences "
+            f"(model {self.model})"
+        )
+
+
+def index_records(
+    records: Sequence[SequenceRecord],
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    batch_size: int = 256,
+    upsert: bool = False,
+    progress: bool = True,
+) -> IndexReport:
+    """Embed the records that are not stored yet and insert them, batch by batch.
+
+    Every batch is written before the next is embedded, so an interrupted run loses at most one
+    batch and a rerun embeds only what is missing.
+    """
+    started = time.perf_counter()
+    store.ensure_collection(embedder.info)
+    todo = list(records) if upsert else store.new_records(records)
+    with tqdm(
+        total=len(todo), unit="seq", desc="indexing", disable=not progress or not todo
+    ) as bar:
+        for batch in batches(todo, batch_size):
+            vectors = embedder.embed([record.sequence for record in batch])
+            store.insert(batch, vectors, upsert=upsert)
+            bar.update(len(batch))
+    store.flush()
+    return IndexReport(
+        n_input=len(records),
+        n_new=len(todo),
+        n_total=store.count(),
+        seconds=time.perf_counter() - started,
+        model=embedder.info.tag,
+    )
+
+
+def search_records(
+    queries: Sequence[SequenceRecord],
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    top_k: int = 100,
+    min_score: float | None = None,
+    filter: str = "",
+    rerank: str = "none",
+    threads: int = 1,
+    batch_size: int = 256,
+) -> list[list[Hit]]:
+    """Top hits of each query, best first.
+
+    Arguments:
+        queries: query records.
+        store: an open vector store whose collection was built by ``embedder``'s model.
+        embedder: the model that embeds the queries.
+        top_k: hits kept per query.
+        min_score: drop hits scoring below this (after re-ranking, on the final score).
+        filter: Milvus boolean expression on stored fields, e.g. ``clan == "CL00001"``.
+        rerank: stage-2 method (``"none"`` keeps the embedding ranking).
+        threads: threads for the re-ranker.
+        batch_size: queries embedded and searched per round.
+
+    Raises:
+        ConfigError: ``top_k`` is not positive or the re-ranking method is unknown.
+        StoreError: the collection is missing or was built by another model.
+    """
+    if top_k < 1:
+        raise ConfigError(f"Invalid 'top_k' value: {top_k} (expected a positive integer)")
+    store.check_model(embedder.info)
+    results: list[list[Hit]] = []
+    for batch in batches(queries, batch_size):
+        vectors = embedder.embed([query.sequence for query in batch])
+        results.extend(store.search(vectors, top_k=top_k, filter=filter))
+    if rerank != "none":
+        from .rerank import rerank as rerank_hits
+
+        results = rerank_hits(list(queries), results, method=rerank, threads=threads)
+    if min_score is not None:
+        results = [[hit for hit in hits if hit.score >= min_score] for hits in results]
+    return results
+
+
+def safe_filename(identifier: str) -> str:
+    """``identifier`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``."""
+    return _UNSAFE_FILENAME.sub("_", identifier) or "_"
+
+
+def homolog_records(query: SequenceRecord, hits: Sequence[Hit]) -> list[SequenceRecord]:
+    """The query, then each hit in rank order, as records for ``retrieved_homologs.fasta``.
+
+    A hit that is the query itself (same id) is not repeated, so the file has unique ids.
+    """
+    records = [query]
+    for rank, hit in enumerate(hits, start=1):
+        if hit.target_id == query.id:
+            continue
+        description = f"rank={rank} score={hit.score:.4f} family={hit.family or 'NA'} " + (
+            f"clan={hit.clan or 'NA'}"
+        )
+        records.append(
+            SequenceRecord(id=hit.target_id, sequence=hit.sequence, description=description)
+        )
+    return records
+
+
+def write_search_outputs(
+    queries: Sequence[SequenceRecord],
+    results: Sequence[list[Hit]],
+    hits_tsv: str | Path,
+    fasta_dir: str | Path | None = None,
+) -> list[Path]:
+    """Write the hits table and, with ``fasta_dir``, one ``retrieved_homologs.fasta`` per query.
+
+    Returns:
+        Paths of the FASTA files written (``fasta_dir/<safe query id>/retrieved_homologs.fasta``).
+    """
+    write_hits_tsv(
+        ((query.id, hits) for query, hits in zip(queries, results, strict=True)), hits_tsv
+    )
+    written: list[Path] = []
+    if fasta_dir is not None:
+        for query, hits in zip(queries, results, strict=True):
+            path = Path(fasta_dir) / safe_filename(query.id) / "retrieved_homologs.fasta"
+            write_fasta(homolog_records(query, hits), path)
+            written.append(path)
+    return written
