@@ -1,0 +1,51 @@
+# One command to set up and run the demo, one to set up and run the tests.
+#   make demo   — install tools + .venv, then run the whole path on the embedded defaults
+#   make test   — install tools + .venv, then run the test suite
+# Both are idempotent: a second run only re-installs what changed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := infernal mafft ncbi-blast+ mmseqs2 hmmer
+# one program per Debian package, to tell whether it is installed
+APT_PROGRAMS := cmalign mafft blastn mmseqs nhmmer
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: setup tools venv demo test lint bench clean
+
+setup: tools venv
+
+tools:
+	@missing=""; for program in $(APT_PROGRAMS); do command -v $$program >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and alone, pinned, so no resolver can swap in a CUDA build
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $@
+
+demo: setup
+	$(BIN)/rinalmo-search demo
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check rinalmo_search embedder milvus training tests bench
+
+bench: setup
+	$(BIN)/python bench/run.py --quick
+
+clean:
+	rm -rf $(VENV) rinalmo-search-demo .pytest_cache
