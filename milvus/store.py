@@ -1,0 +1,514 @@
+"""The vector store: one Milvus collection of sequence embeddings, reached through an alias.
+
+:class:`VectorStore` talks to Milvus Lite (a local ``.db`` path, the default) or a Milvus
+server (``http://host:19530`` plus a token) through the same ``MilvusClient`` calls. The
+collection name users see is an alias (``rinalmo_search``) that points at a versioned physical
+collection (``rinalmo_search_v1``, ``_v2``, ...), so a rebuilt index can be swapped in with one
+``alter_alias``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymilvus import MilvusClient, MilvusException
+from rinalmo_search.embedder import ModelInfo
+
+from rinalmo_search.errors import ConfigError, StoreError
+from rinalmo_search.hits import Hit
+from rinalmo_search.seqio import SequenceRecord
+
+from . import schema as S
+from .schema import IndexSettings
+
+log = logging.getLogger(__name__)
+
+_SERVER_URI = re.compile(r"^(https?|tcp|grpc|unix)://", re.IGNORECASE)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+_VERSION_SUFFIX = re.compile(r"^(?P<base>.+)_v(?P<n>\d+)$")
+#: Rows per insert/upsert request (a 512-d float row is ~2 KB; requests stay well under 64 MB).
+WRITE_BATCH = 1000
+#: Ids per primary-key lookup.
+LOOKUP_BATCH = 1000
+
+
+def is_server_uri(uri: str) -> bool:
+    """True for a Milvus server URI (``http://host:19530``), False for a Milvus Lite path."""
+    return bool(_SERVER_URI.match(uri))
+
+
+def version_name(alias: str, version: int) -> str:
+    """Physical collection name of ``version`` behind ``alias`` (``name_v3``)."""
+    return f"{alias}_v{version}"
+
+
+@contextmanager
+def _milvus_errors(action: str) -> Iterator[None]:
+    """Turn a MilvusException into a StoreError that says what was being done."""
+    try:
+        yield
+    except MilvusException as error:
+        raise StoreError(
+            f"Milvus refused to {action}: {error.message} (code {error.code})"
+        ) from error
+
+
+class VectorStore:
+    """A collection of sequence embeddings in Milvus Lite or a Milvus server.
+
+    Arguments:
+        uri: a Milvus Lite path ending in ``.db`` (parent folders are created), or a server
+            URI such as ``http://127.0.0.1:19530``.
+        collection: the alias (or plain collection name) to use.
+        token: ``user:password`` or an API key for a server; ignored by Milvus Lite.
+        index: HNSW parameters for new collections and for searches.
+
+    Raises:
+        ConfigError: invalid collection name or Lite path.
+        StoreError: Milvus could not be opened (e.g. a Lite file held by another process).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        collection: str = "rinalmo_search",
+        token: str = "",
+        index: IndexSettings | None = None,
+    ) -> None:
+        if not _NAME.match(collection):
+            raise ConfigError(
+                f"Invalid collection name {collection!r} (expected letters, digits and '_', "
+                "starting with a letter or '_')"
+            )
+        self.uri = str(uri)
+        self.alias = collection
+        self.settings = index or IndexSettings()
+        self.is_lite = not is_server_uri(self.uri)
+        self._model: ModelInfo | None = None
+        self._target: str | None = None
+        self._loaded = False
+        if self.is_lite:
+            path = Path(self.uri).expanduser()
+            if path.suffix != ".db":
+                raise ConfigError(
+                    f"Invalid Milvus Lite path {self.uri!r} (expected a path ending in '.db', "
+                    "or a server URI such as http://127.0.0.1:19530)"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.uri = str(path.resolve())
+        try:
+            self.client = MilvusClient(uri=self.uri, token=token)
+        except MilvusException as error:
+            where = "Milvus Lite file" if self.is_lite else "Milvus server"
+            hint = (
+                " (is another process using it? a Milvus Lite file can be opened by one "
+                "process at a time; use a Milvus server for concurrent access)"
+                if self.is_lite
+                else ""
+            )
+            raise StoreError(f"Cannot open {where} {self.uri!r}: {error.message}{hint}") from error
+        except Exception as error:  # noqa: BLE001 - pymilvus raises bare errors on connect
+            raise StoreError(f"Cannot open Milvus at {self.uri!r}: {error}") from error
+
+    # ── lifecycle ───────────────────────────────────────────────────────────────────────
+
+    def close(self) -> None:
+        """Close the connection (safe to call twice)."""
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+            self.client = None  # type: ignore[assignment]
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ── collection and model guard ──────────────────────────────────────────────────────
+
+    def physical_name(self) -> str | None:
+        """The physical collection behind the alias, or ``None`` when there is none."""
+        with _milvus_errors(f"look up collection {self.alias!r}"):
+            if self.alias in self.client.list_aliases().get("aliases", []):
+                return str(self.client.describe_alias(self.alias)["collection_name"])
+            if self.client.has_collection(self.alias):
+                return self.alias
+        return None
+
+    def exists(self) -> bool:
+        """Whether the collection (or alias) exists."""
+        return self.physical_name() is not None
+
+    def ensure_collection(self, model: ModelInfo) -> None:
+        """Create the collection for ``model`` if absent; otherwise check it matches ``model``.
+
+        A new collection is created as ``<alias>_v1`` with the HNSW index, and the alias is
+        pointed at it.
+
+        Raises:
+            StoreError: the existing collection was built by another model or dimension.
+        """
+        target = self.physical_name()
+        if target is None:
+            target = version_name(self.alias, 1)
+            self._create(target, model)
+            with _milvus_errors(f"create alias {self.alias!r} → {target!r}"):
+                self.client.create_alias(target, self.alias)
+            log.info("Created collection %s (alias %s) for model %s", target, self.alias, model.tag)
+        self._target = target
+        self.check_model(model)
+
+    def _create(self, name: str, model: ModelInfo) -> None:
+        with _milvus_errors(f"create collection {name!r}"):
+            self.client.create_collection(
+                name,
+                schema=S.build_schema(self.client, model.dim, description=f"model={model.tag}"),
+                index_params=S.build_index_params(self.client, self.settings),
+                consistency_level="Strong",
+                properties={
+                    S.PROPERTY_MODEL: model.tag,
+                    S.PROPERTY_DIM: str(model.dim),
+                    S.PROPERTY_SCHEMA: S.SCHEMA_VERSION,
+                },
+            )
+
+    def stored_model(self) -> tuple[str, int]:
+        """The model tag and vector dimension the collection was built for.
+
+        Raises:
+            StoreError: the collection does not exist.
+        """
+        target = self._require_target()
+        with _milvus_errors(f"describe collection {target!r}"):
+            info = self.client.describe_collection(target)
+        dim = next(
+            (int(f["params"]["dim"]) for f in info["fields"] if f["name"] == S.VECTOR), 0
+        )
+        properties = info.get("properties") or {}
+        tag = str(properties.get(S.PROPERTY_MODEL, ""))
+        if not tag:
+            tag = self._first_row_model(target)
+        return tag, dim
+
+    def _first_row_model(self, target: str) -> str:
+        self._ensure_loaded(target)
+        with _milvus_errors(f"read the model tag of {target!r}"):
+            rows = self.client.query(
+                target, filter=f'{S.ID} != ""', output_fields=[S.MODEL], limit=1
+            )
+        return str(rows[0][S.MODEL]) if rows else ""
+
+    def check_model(self, model: ModelInfo) -> None:
+        """Check the collection exists and was built by ``model`` (name, version and dim).
+
+        Raises:
+            StoreError: the collection is missing, or holds vectors of another model or size.
+        """
+        target = self._require_target()
+        tag, dim = self.stored_model()
+        if dim != model.dim or (tag and tag != model.tag):
+            raise StoreError(
+                f"Collection {self.alias!r} ({target}) holds {dim}-d vectors of model "
+                f"{tag or 'unknown'!r}, but the current model is {model.tag!r} with "
+                f"{model.dim}-d vectors; search with the same model, or build a new "
+                f"collection with 'rinalmo-search index --collection NAME ...'"
+            )
+        self._model = model
+        self._ensure_loaded(target)
+
+    def _require_target(self) -> str:
+        if self._target is None:
+            self._target = self.physical_name()
+        if self._target is None:
+            where = self.uri if self.is_lite else self.uri
+            raise StoreError(
+                f"Collection {self.alias!r} does not exist in {where}; create it with "
+                f"'rinalmo-search index --db {self.uri} --collection {self.alias} FASTA'"
+            )
+        return self._target
+
+    def _ensure_loaded(self, target: str) -> None:
+        if self._loaded:
+            return
+        with _milvus_errors(f"load collection {target!r}"):
+            state = self.client.get_load_state(target).get("state")
+            if "Loaded" not in str(state):
+                self.client.load_collection(target)
+        self._loaded = True
+
+    def _require_model(self) -> ModelInfo:
+        if self._model is None:
+            raise StoreError(
+                "No model set for this store: call ensure_collection(model) or "
+                "check_model(model) before writing"
+            )
+        return self._model
+
+    # ── writes ──────────────────────────────────────────────────────────────────────────
+
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """id → content hash for those of ``ids`` already stored."""
+        target = self._require_target()
+        self._ensure_loaded(target)
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), LOOKUP_BATCH):
+            chunk = unique[start : start + LOOKUP_BATCH]
+            with _milvus_errors(f"look up {len(chunk)} ids in {target!r}"):
+                rows = self.client.get(target, ids=chunk, output_fields=[S.ID, S.CONTENT_HASH])
+            for row in rows:
+                found[str(row[S.ID])] = str(row[S.CONTENT_HASH])
+        return found
+
+    def new_records(
+        self, records: Sequence[SequenceRecord], *, upsert: bool = False
+    ) -> list[SequenceRecord]:
+        """The records that still need writing, in input order.
+
+        A record whose id is stored with the same content hash is skipped. The same id with
+        another content hash is an error, unless ``upsert`` (then it is returned for rewriting).
+        Repeats of one id within ``records`` are returned once.
+
+        Raises:
+            StoreError: an id is stored with different content and ``upsert`` is false.
+        """
+        stored = self.stored_hashes([r.id for r in records])
+        todo: list[SequenceRecord] = []
+        seen: set[str] = set()
+        for record in records:
+            if record.id in seen:
+                continue
+            seen.add(record.id)
+            old = stored.get(record.id)
+            if old is None:
+                todo.append(record)
+            elif old != record.content_hash:
+                if not upsert:
+                    raise StoreError(
+                        f"Sequence {record.id!r} ({record.source or 'input'}) is already stored "
+                        f"in {self.alias!r} with a different sequence (content hash {old}, "
+                        f"new {record.content_hash}); use --upsert to replace it"
+                    )
+                todo.append(record)
+        return todo
+
+    def insert(
+        self, records: Sequence[SequenceRecord], vectors: np.ndarray, *, upsert: bool = False
+    ) -> int:
+        """Write records and their vectors; returns the number of rows written.
+
+        Without ``upsert``, records already stored with the same content are skipped (so a
+        rerun of an interrupted job writes only what is missing), and changed content is an
+        error. With ``upsert``, new and changed records are written, unchanged ones skipped.
+
+        Raises:
+            StoreError: no model set, vectors of the wrong shape or not finite, a field too
+                long, or Milvus refused the write.
+        """
+        model = self._require_model()
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape != (len(records), model.dim):
+            raise StoreError(
+                f"Expected vectors of shape ({len(records)}, {model.dim}) for "
+                f"{len(records)} records of model {model.tag!r}, found {vectors.shape}"
+            )
+        if not np.isfinite(vectors).all():
+            bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
+            raise StoreError(f"Vector of {records[bad].id!r} has NaN or infinite values")
+        todo = self.new_records(records, upsert=upsert)
+        if not todo:
+            return 0
+        position = {r.id: i for i, r in enumerate(records)}
+        rows = [self._row(r, vectors[position[r.id]], model) for r in todo]
+        target = self._require_target()
+        written = 0
+        for start in range(0, len(rows), WRITE_BATCH):
+            batch = rows[start : start + WRITE_BATCH]
+            with _milvus_errors(f"write {len(batch)} rows to {target!r}"):
+                if upsert:
+                    self.client.upsert(target, batch)
+                else:
+                    self.client.insert(target, batch)
+            written += len(batch)
+        return written
+
+    @staticmethod
+    def _row(record: SequenceRecord, vector: np.ndarray, model: ModelInfo) -> dict[str, Any]:
+        checks = (
+            (S.ID, record.id, S.MAX_ID_LENGTH),
+            (S.SEQUENCE, record.sequence, S.MAX_SEQUENCE_LENGTH),
+            (S.FAMILY, record.family, S.MAX_LABEL_LENGTH),
+            (S.CLAN, record.clan, S.MAX_LABEL_LENGTH),
+        )
+        for name, value, limit in checks:
+            if len(value.encode("utf-8")) > limit:
+                raise StoreError(
+                    f"Record {record.id[:80]!r}: {name} is {len(value.encode())} bytes long "
+                    f"(the store accepts at most {limit})"
+                )
+        source = record.source
+        if len(source.encode("utf-8")) > S.MAX_SOURCE_LENGTH:
+            source = source.encode("utf-8")[-S.MAX_SOURCE_LENGTH :].decode("utf-8", "ignore")
+        return {
+            S.ID: record.id,
+            S.VECTOR: vector.tolist(),
+            S.SEQUENCE: record.sequence,
+            S.LENGTH: len(record.sequence),
+            S.CONTENT_HASH: record.content_hash,
+            S.FAMILY: record.family,
+            S.CLAN: record.clan,
+            S.SOURCE: source,
+            S.MODEL: model.tag,
+        }
+
+    def flush(self) -> None:
+        """Make written rows durable and indexed (Milvus Lite builds its HNSW graphs here)."""
+        target = self._require_target()
+        with _milvus_errors(f"flush {target!r}"):
+            self.client.flush(target)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete sequences by id; returns how many of them were stored."""
+        present = list(self.stored_hashes(ids))
+        if not present:
+            return 0
+        target = self._require_target()
+        for start in range(0, len(present), LOOKUP_BATCH):
+            with _milvus_errors(f"delete ids from {target!r}"):
+                self.client.delete(target, ids=present[start : start + LOOKUP_BATCH])
+        return len(present)
+
+    # ── reads ───────────────────────────────────────────────────────────────────────────
+
+    def count(self) -> int:
+        """Number of sequences stored (deleted ones excluded)."""
+        target = self._require_target()
+        self._ensure_loaded(target)
+        with _milvus_errors(f"count rows of {target!r}"):
+            rows = self.client.query(target, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def get(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored fields (no vector) of those of ``ids`` that exist, in no particular order."""
+        target = self._require_target()
+        self._ensure_loaded(target)
+        with _milvus_errors(f"get rows from {target!r}"):
+            rows = self.client.get(target, ids=list(ids), output_fields=S.OUTPUT_FIELDS)
+        return [dict(row) for row in rows]
+
+    def search(
+        self,
+        vectors: np.ndarray,
+        *,
+        top_k: int,
+        filter: str = "",  # noqa: A002 - Milvus's own name for it
+        ef: int | None = None,
+    ) -> list[list[Hit]]:
+        """Nearest stored sequences of each query vector, best first.
+
+        Arguments:
+            vectors: ``(n, dim)`` query vectors (one row is accepted as a 1-D array).
+            top_k: hits per query.
+            filter: a Milvus boolean expression on the scalar fields, e.g.
+                ``family == "RF00005" and length >= 50`` (see :func:`build_filter`).
+            ef: HNSW search breadth (default from the index settings; at least ``top_k``).
+
+        Returns:
+            One list of :class:`Hit` per query row; ``score`` and ``embedding_score`` are the
+            cosine similarity (inner product for ``metric="IP"``).
+
+        Raises:
+            StoreError: bad ``top_k`` or vector shape, an invalid filter, or a Milvus error.
+        """
+        if not isinstance(top_k, int) or top_k < 1:
+            raise StoreError(f"Invalid 'top_k' value: {top_k!r} (expected a positive integer)")
+        target = self._require_target()
+        queries = np.asarray(vectors, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        tag, dim = self.stored_model()
+        if queries.ndim != 2 or queries.shape[1] != dim:
+            raise StoreError(
+                f"Expected query vectors of dimension {dim} (model {tag!r}), found shape "
+                f"{queries.shape}"
+            )
+        if len(queries) == 0:
+            return []
+        self._ensure_loaded(target)
+        with _milvus_errors(f"search {target!r}" + (f" with filter {filter!r}" if filter else "")):
+            results = self.client.search(
+                target,
+                data=queries.tolist(),
+                limit=top_k,
+                filter=filter,
+                output_fields=[S.SEQUENCE, S.LENGTH, S.FAMILY, S.CLAN],
+                search_params=self.settings.search_params(top_k, ef),
+                anns_field=S.VECTOR,
+                consistency_level="Strong",
+            )
+        return [[_to_hit(hit) for hit in hits] for hits in results]
+
+    def describe_index(self) -> dict[str, Any]:
+        """Milvus's description of the vector index (type, metric, parameters, progress)."""
+        target = self._require_target()
+        with _milvus_errors(f"describe the index of {target!r}"):
+            return dict(self.client.describe_index(target, S.VECTOR))
+
+
+def _to_hit(hit: Any) -> Hit:
+    entity = hit.get("entity", {}) if isinstance(hit, dict) else hit.entity
+    score = float(hit["distance"])
+    return Hit(
+        target_id=str(hit["id"]),
+        score=score,
+        family=str(entity.get(S.FAMILY) or ""),
+        clan=str(entity.get(S.CLAN) or ""),
+        length=int(entity.get(S.LENGTH) or 0),
+        sequence=str(entity.get(S.SEQUENCE) or ""),
+        embedding_score=score,
+    )
+
+
+def build_filter(
+    *,
+    family: str | Sequence[str] | None = None,
+    clan: str | Sequence[str] | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    source: str | None = None,
+) -> str:
+    """A Milvus filter expression from common criteria, values quoted safely.
+
+    Arguments:
+        family: one family accession or several (any of them).
+        clan: one clan accession or several.
+        min_length: keep sequences at least this long.
+        max_length: keep sequences at most this long.
+        source: keep sequences whose source starts with this text.
+
+    Returns:
+        The expression (``""`` when no criterion is given), e.g.
+        ``family in ["RF00005"] and length >= 50``.
+    """
+    parts: list[str] = []
+    for name, value in ((S.FAMILY, family), (S.CLAN, clan)):
+        if value:
+            values = [value] if isinstance(value, str) else list(value)
+            parts.append(f"{name} in {json.dumps(values)}")
+    if min_length is not None:
+        parts.append(f"{S.LENGTH} >= {int(min_length)}")
+    if max_length is not None:
+        parts.append(f"{S.LENGTH} <= {int(max_length)}")
+    if source:
+        escaped = source.replace("\\", "\\\\").replace('"', '\\"').replace("%", "\\%")
+        parts.append(f'{S.SOURCE} like "{escaped}%"')
+    return " and ".join(parts)
