@@ -1,0 +1,91 @@
+"""Infernal steps: ``cmbuild`` a covariance model from the draft, ``cmalign`` sequences to it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .tools import find_tool, format_command, run_tool
+
+log = logging.getLogger(__name__)
+
+#: cmalign's own default DP matrix limit (MB per thread).
+CMALIGN_DEFAULT_MXSIZE = 1028
+#: Never ask for more than this per thread, whatever the machine has.
+CMALIGN_MAX_MXSIZE = 32768
+
+
+def available_memory_mb() -> int:
+    """Available memory in MB (``MemAvailable``), or 4096 when it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (ValueError, OSError, AttributeError):
+        return 4096
+
+
+def default_mxsize(threads: int) -> int:
+    """The ``--mxsize`` we pass to cmalign: half the available memory shared by the threads.
+
+    Never below cmalign's own default (1028 MB), never above 32 GB per thread. Long sequences
+    (several kb) need more than the default; rather than splitting them, which would break the
+    structure the model describes, we raise the limit to what the machine can give.
+    """
+    share = available_memory_mb() // 2 // max(1, threads)
+    return max(CMALIGN_DEFAULT_MXSIZE, min(CMALIGN_MAX_MXSIZE, share))
+
+
+def cmbuild(stockholm: Path, cm: Path) -> list[str]:
+    """Build a covariance model from a Stockholm alignment with ``#=GC SS_cons``.
+
+    Returns:
+        The command line that ran.
+
+    Raises:
+        ToolError: cmbuild missing or failing.
+    """
+    command = [find_tool("cmbuild"), "-F", str(cm), str(stockholm)]
+    log.info("covariance model: %s", format_command(command))
+    run_tool(command)
+    return command
+
+
+def cmalign(
+    cm: Path,
+    fasta: Path,
+    output: Path,
+    *,
+    threads: int = 1,
+    mxsize: int | None = None,
+) -> list[str]:
+    """Align unaligned sequences to a covariance model, writing Stockholm.
+
+    Arguments:
+        cm: the model from :func:`cmbuild`.
+        fasta: unaligned sequences.
+        output: Stockholm output file.
+        threads: ``--cpu``.
+        mxsize: DP matrix limit in MB per thread (``--mxsize``); ``None`` picks
+            :func:`default_mxsize`.
+
+    Returns:
+        The command line that ran.
+
+    Raises:
+        ToolError: cmalign missing or failing (e.g. a matrix above ``--mxsize``).
+    """
+    size = default_mxsize(threads) if mxsize is None else mxsize
+    command = [
+        find_tool("cmalign"), "--cpu", str(threads), "--mxsize", str(size),
+        "--outformat", "Stockholm", "-o", str(output), str(cm), str(fasta),
+    ]
+    log.info("final alignment: %s", format_command(command))
+    run_tool(command)
+    return command

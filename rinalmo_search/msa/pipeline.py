@@ -1,0 +1,225 @@
+"""``build_msa``: unaligned FASTA → structure-aware Stockholm MSA.
+
+MAFFT draft (X-INS-i, or L-INS-i when this MAFFT lacks the extensions) → RNAalifold consensus
+structure → Stockholm with ``#=GC SS_cons`` → ``cmbuild -F`` → ``cmalign`` of the unaligned
+sequences → final Stockholm with ``#=GC SS_cons``, the query (first input record) first, and
+``#=GF`` lines recording each tool, its version, its options and the aligner that ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ConfigError, InputError, ToolError
+from ..seqio import SequenceRecord, atomic_write, read_fasta
+from .infernal import cmalign, cmbuild
+from .mafft import ALIGNER_NAMES, ALIGNERS, draft_alignment
+from .stockholm import GAPS, Stockholm, read_stockholm, write_stockholm
+from .structure import consensus_structure
+from .tools import find_tool, tool_version, viennarna_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MsaResult:
+    """What :func:`build_msa` made.
+
+    Attributes:
+        path: the Stockholm file written.
+        aligner_used: draft aligner that ran: ``"xinsi"``, ``"linsi"`` or ``"none"``.
+        n_sequences: sequences in the alignment.
+        warnings: messages for the user (e.g. the X-INS-i fallback).
+        work_dir: the folder of intermediate files when kept, else ``None``.
+        commands: the command lines that ran, in order (``RNA.alifold`` as a pseudo-command).
+    """
+
+    path: Path
+    aligner_used: str
+    n_sequences: int
+    warnings: list[str] = field(default_factory=list)
+    work_dir: Path | None = None
+    commands: list[list[str]] = field(default_factory=list)
+
+
+def _short(command: list[str]) -> str:
+    """A command with programs and files by their base names (work paths are temporary)."""
+    return " ".join(Path(part).name if "/" in part else part for part in command)
+
+
+def _restore_residues(row: str, residues: str, name: str) -> str:
+    """Give the tool's row back the input's residues, keeping its gaps and its case."""
+    count = sum(char not in GAPS for char in row)
+    if count != len(residues):
+        raise ToolError(
+            f"cmalign row {name!r} has {count} residues, expected {len(residues)} "
+            "(the aligner changed the sequence)"
+        )
+    remaining = iter(residues)
+    out = []
+    for char in row:
+        if char in GAPS:
+            out.append(char)
+        else:
+            residue = next(remaining)
+            out.append(residue.lower() if char.islower() else residue)
+    return "".join(out)
+
+
+def _check_tools(n_sequences: int) -> None:
+    if n_sequences > 1:
+        find_tool("mafft")
+    find_tool("cmbuild")
+    find_tool("cmalign")
+
+
+def align_records(
+    records: list[SequenceRecord],
+    work: Path,
+    *,
+    threads: int = 1,
+    aligner: str = "auto",
+    mxsize: int | None = None,
+    refine: bool = True,
+) -> tuple[Stockholm, str, list[str], list[list[str]]]:
+    """Align records in ``work`` (no output file); the core of :func:`build_msa`.
+
+    Arguments:
+        records: the sequences, query first.
+        work: an existing folder for intermediate files.
+        threads: threads for MAFFT and cmalign.
+        aligner: ``auto``, ``xinsi`` or ``linsi``.
+        mxsize: cmalign ``--mxsize`` in MB; ``None`` picks from available memory.
+        refine: run cmbuild/cmalign; ``False`` returns the MAFFT draft with its RNAalifold
+            structure (used to measure what the Infernal step adds).
+
+    Returns:
+        ``(alignment, aligner_used, warnings, commands)``; alignment names are the record ids.
+    """
+    draft = draft_alignment([r.sequence for r in records], work, aligner=aligner, threads=threads)
+    commands = [draft.command] if draft.command else []
+    structure, energy = consensus_structure(draft.rows)
+    commands.append(["RNA.alifold", f"(ViennaRNA {viennarna_version()})"])
+    log.info("consensus structure: %d base pairs, %.2f kcal/mol", structure.count("("), energy)
+    neutral = [f"s{i}" for i in range(len(records))]
+    draft_sto = Stockholm(names=neutral, rows=draft.rows, gc={"SS_cons": structure})
+    if not refine:
+        draft_sto.names = [r.id for r in records]
+        return draft_sto, draft.aligner, draft.warnings, commands
+    draft_path = work / "draft.sto"
+    with draft_path.open("w") as handle:
+        write_stockholm(draft_sto, handle)
+    model = work / "draft.cm"
+    commands.append(cmbuild(draft_path, model))
+    unaligned = work / "sequences.fasta"
+    pairs = list(zip(neutral, records, strict=True))
+    unaligned.write_text("".join(f">{n}\n{r.sequence.replace('I', 'N')}\n" for n, r in pairs))
+    output = work / "cmalign.sto"
+    commands.append(cmalign(model, unaligned, output, threads=threads, mxsize=mxsize))
+    aligned = read_stockholm(output)
+    if sorted(aligned.names) != sorted(neutral):
+        raise ToolError(
+            f"cmalign returned {len(aligned.names)} sequences, expected {len(neutral)}",
+            command=commands[-1],
+        )
+    by_name = dict(zip(aligned.names, aligned.rows, strict=True))
+    final = Stockholm(
+        names=[r.id for r in records],
+        rows=[_restore_residues(by_name[n], r.sequence, r.id) for n, r in pairs],
+        gc={tag: aligned.gc[tag] for tag in ("SS_cons", "RF", "PP_cons") if tag in aligned.gc},
+        gr={r.id: aligned.gr[n] for n, r in pairs if n in aligned.gr},
+    )
+    return final, draft.aligner, draft.warnings, commands
+
+
+def build_msa(
+    fasta: str | Path,
+    out: str | Path,
+    *,
+    threads: int = 1,
+    aligner: str = "auto",
+    keep_work: bool = False,
+    work_dir: Path | None = None,
+    mxsize: int | None = None,
+) -> MsaResult:
+    """Build a structure-aware MSA of the sequences of a FASTA file.
+
+    Arguments:
+        fasta: unaligned sequences; the first record is the query and comes first in the output.
+        out: Stockholm file to write (atomically).
+        threads: threads for MAFFT and cmalign.
+        aligner: ``auto`` (X-INS-i if this MAFFT has its extensions, else L-INS-i with a
+            warning), ``xinsi`` or ``linsi``.
+        keep_work: keep the folder of intermediate files (draft, model, cmalign output).
+        work_dir: where to create that private folder (default: the system temp folder).
+        mxsize: cmalign ``--mxsize`` (MB per thread); default: half the available memory
+            shared by the threads, at least cmalign's own 1028.
+
+    Returns:
+        An :class:`MsaResult`.
+
+    Raises:
+        InputError: unreadable or empty FASTA.
+        ConfigError: bad ``threads`` or ``aligner``.
+        ToolError: a program missing from PATH or failing (with its stderr tail).
+    """
+    if threads < 1:
+        raise ConfigError(f"Invalid 'threads' value: {threads} (expected a positive integer)")
+    if aligner not in ALIGNERS:
+        raise ConfigError(f"Invalid aligner {aligner!r} (expected one of {', '.join(ALIGNERS)})")
+    records = read_fasta(fasta)
+    if not records:
+        raise InputError(f"{fasta}: no sequences to align")
+    _check_tools(len(records))
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="rinalmo-msa-", dir=work_dir))
+    try:
+        alignment, used, warnings, commands = align_records(
+            records, work, threads=threads, aligner=aligner, mxsize=mxsize
+        )
+        alignment.gf = _provenance(records, used, warnings, commands, Path(out))
+        with atomic_write(out) as handle:
+            write_stockholm(alignment, handle)
+    finally:
+        if keep_work:
+            log.info("intermediate files kept in %s", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    log.info("wrote %s: %d sequences, %d columns", out, len(records), alignment.width)
+    return MsaResult(
+        path=Path(out),
+        aligner_used=used,
+        n_sequences=len(records),
+        warnings=warnings,
+        work_dir=work if keep_work else None,
+        commands=commands,
+    )
+
+
+def _provenance(
+    records: list[SequenceRecord],
+    used: str,
+    warnings: list[str],
+    commands: list[list[str]],
+    out: Path,
+) -> list[tuple[str, str]]:
+    """``#=GF`` lines: what ran, with which versions and options."""
+    mafft_version = tool_version("mafft") if used != "none" else "not run"
+    lines = [
+        ("ID", out.stem.split(".")[0] or "msa"),
+        ("AU", f"rinalmo-search {__version__}"),
+        ("CC", f"Query: {records[0].id}"),
+        ("CC", f"Aligner used: {ALIGNER_NAMES.get(used, used)}"),
+        ("CC", f"MAFFT {mafft_version}; ViennaRNA {viennarna_version()}; "
+               f"Infernal {tool_version('cmalign')}"),
+    ]
+    lines += [("CC", f"Warning: {message}") for message in warnings]
+    lines += [("BM", _short(command)) for command in commands]
+    lines.append(("SQ", str(len(records))))
+    return lines
