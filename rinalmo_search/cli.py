@@ -43,22 +43,48 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rinalmo-search", description=DESCRIPTION, formatter_class=HelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging; -vv also shows tracebacks"
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    _add_verbosity_options(parser, default=0)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(subparsers)
+    for subparser in subparsers.choices.values():
+        # -v/-q after the command name too; SUPPRESS keeps the top-level value when absent
+        _add_verbosity_options(subparser, default=argparse.SUPPRESS)
     return parser
 
 
+def _add_verbosity_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more logging; -vv also shows tracebacks",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="only warnings and errors"
+    )
+
+
 def _configure_logging(verbosity: int, quiet: bool) -> None:
+    """Our messages at INFO (DEBUG with -v); other libraries' only at WARNING unless -vv.
+
+    Milvus Lite logs its start-up chatter at INFO and an unimplemented gRPC call as an ERROR
+    with a traceback on every connection; neither means anything to a user.
+    """
     level = logging.WARNING if quiet else logging.DEBUG if verbosity else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity >= 2 else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    log.setLevel(level)
+    if verbosity < 2:
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

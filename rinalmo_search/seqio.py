@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 RESIDUES = frozenset("ACGUTRYKMSWBDHVNI")
 GAP_CHARACTERS = "-."
 _INVALID = re.compile(r"[^ACGUTRYKMSWBDHVNI]", re.IGNORECASE)
-_LABEL_DESCRIPTION = re.compile(r"^(RF\d{5})\s+(CL\d{5}|NA)\b")
+# Rfam-style accessions (RF00005 CL00001), or the project's simulated ones (SIMF00001 SIMC0001)
+_LABEL_DESCRIPTION = re.compile(r"^([A-Z]{2,5}\d{4,})\s+([A-Z]{2,5}\d{4,}|NA)\b")
 
 
 @dataclass
@@ -68,7 +69,11 @@ def sequence_hash(sequence: str) -> str:
 
 
 def labels_from_description(description: str) -> tuple[str, str]:
-    """Family and clan from a header of the form ``RFxxxxx CLxxxxx|NA ...`` (else empty)."""
+    """Family and clan from a header of the form ``RFxxxxx CLxxxxx|NA ...`` (else empty).
+
+    Any accession-like pair of words (2–5 capitals and 4+ digits) is accepted, so labelled
+    simulated families (``SIMF00001 SIMC0001``) read back the same way.
+    """
     match = _LABEL_DESCRIPTION.match(description)
     if not match:
         return "", ""

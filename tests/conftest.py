@@ -25,5 +25,5 @@ def shared_rfam() -> Path:
 def family_fasta(tmp_path: Path) -> Path:
     """Six simulated families of eight members each, written as labelled FASTA."""
     path = tmp_path / "families.fasta"
-    write_fasta(simulated_families(6, 8, length=100, seed=7), path)
+    write_fasta(simulated_families(6, 8, length=100, rate=0.05, seed=7), path)
     return path
