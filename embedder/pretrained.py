@@ -362,6 +362,7 @@ def load_backbone(
     checkpoint: str | Path | Mapping[str, Tensor],
     *,
     dtype: torch.dtype = torch.float32,
+    config: RiNALMoConfig | None = None,
     **config_overrides: Any,
 ) -> RiNALMo:
     """A RiNALMo in eval mode from an official-layout checkpoint (path, published name or dict).
@@ -372,6 +373,7 @@ def load_backbone(
         checkpoint: a ``.pt`` path, a published name (``giga``, … — must be downloaded), or an
             already loaded state dict.
         dtype: parameter dtype (float32 for exact features; bfloat16 halves memory and time).
+        config: the exact configuration (default: inferred from the tensors).
         **config_overrides: fields of :class:`RiNALMoConfig` to change (e.g. ``num_heads``).
 
     Raises:
@@ -384,7 +386,10 @@ def load_backbone(
         path = resolve_checkpoint(checkpoint)
         source = str(path)
         state = read_state_dict(path)
-    config = infer_config(state, **config_overrides)
+    if config is None:
+        config = infer_config(state, **config_overrides)
+    elif config_overrides:
+        config = replace(config, **config_overrides)
     model = build_model(config, device="meta")
     load_state_into(model, state, source=source)
     if dtype != torch.float32 or any(p.dtype != dtype for p in model.parameters()):

@@ -1,0 +1,90 @@
+"""TorchScript export of an embedder: one scripted module for Triton and the CPU backend.
+
+The module takes ``input_ids`` int64 ``[B, L]`` and ``attention_mask`` int64 ``[B, L]``
+(1 = real token, ``<cls>`` and ``<eos>`` included; 0 = padding) and returns float32 ``[B, D]``
+unit rows (D = 512 for a homology head). It is *scripted*, not traced: a trace would freeze
+the sequence length into the rotary tables and the padding branch.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rinalmo_search.errors import ConfigError
+
+from .alphabet import batch_encode
+from .base import Embedder
+from .lora import has_lora, merge_lora
+
+log = logging.getLogger(__name__)
+
+
+def export_module(embedder_or_module: Embedder | nn.Module) -> nn.Module:
+    """The plain (eager) module that export scripts: LoRA merged, float32, eval mode, on CPU.
+
+    Raises:
+        ConfigError: the embedder is not a torch model (e.g. the k-mer baseline).
+    """
+    from .local import TorchEmbedder
+
+    if isinstance(embedder_or_module, TorchEmbedder):
+        module: nn.Module = embedder_or_module.model
+    elif isinstance(embedder_or_module, nn.Module):
+        module = embedder_or_module
+    else:
+        raise ConfigError(
+            f"Cannot export {type(embedder_or_module).__name__}: only RiNALMo (torch) models "
+            "can be exported to TorchScript"
+        )
+    module = copy.deepcopy(module)
+    if has_lora(module):
+        merge_lora(module)
+    return module.to(device="cpu", dtype=torch.float32).eval()
+
+
+def script_module(embedder_or_module: Embedder | nn.Module) -> torch.jit.ScriptModule:
+    """Script the export module (see :func:`export_module`)."""
+    module = export_module(embedder_or_module)
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return torch.jit.script(module)
+
+
+def export_torchscript(embedder_or_module: Embedder | nn.Module, path: str | Path) -> Path:
+    """Write the embedder as one scripted TorchScript file.
+
+    Arguments:
+        embedder_or_module: a :class:`~rinalmo_search.embedder.local.TorchEmbedder` or a module
+            with ``forward(input_ids, attention_mask)``.
+        path: target file (``.../1/model.pt`` in a Triton repository).
+
+    Returns:
+        The path written.
+    """
+    scripted = script_module(embedder_or_module)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    scripted.save(str(temp))
+    temp.replace(path)
+    log.info("wrote TorchScript module %s", path)
+    return path
+
+
+def parity(
+    eager: nn.Module,
+    scripted: torch.jit.ScriptModule,
+    sequences: list[str],
+) -> float:
+    """Max abs difference between eager and scripted outputs on one padded batch."""
+    ids, mask = batch_encode(sequences)
+    with torch.inference_mode():
+        a = eager(torch.from_numpy(ids), torch.from_numpy(mask))
+        b = scripted(torch.from_numpy(ids), torch.from_numpy(mask))
+    return float(np.abs(a.numpy() - b.numpy()).max())

@@ -1,0 +1,190 @@
+"""Our own model file: one ``torch.save`` dict holding everything a trained embedder needs.
+
+Layout (format tag ``rinalmo-search-model``, ``format_version`` 1)::
+
+    {"format": "rinalmo-search-model", "format_version": 1,
+     "name": str, "version": str,
+     "backbone": {"config": RiNALMoConfig dict, "state_dict": {...} | None, "source": str | None},
+     "head": {"config": HeadConfig dict, "state_dict": {...}} | None,
+     "metadata": {...}}                     # free: training config, split, metrics, ...
+
+A *feature-only* model stores no backbone weights (``state_dict`` None) and names in
+``source`` where they come from: a published name (``giga``) or a checkpoint path. Backbone
+weights are stored in the official key layout (LoRA merged), so they load like a released file.
+Everything is plain containers and tensors, so loading uses ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rinalmo_search.errors import InferenceError
+
+from .head import HeadConfig, HomologyHead
+from .lora import has_lora, merge_lora
+from .rinalmo import RiNALMo, RiNALMoConfig
+
+FORMAT = "rinalmo-search-model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelFile:
+    """The contents of a model file.
+
+    Attributes:
+        name: model name (stored with every vector).
+        version: model version.
+        backbone_config: RiNALMo shape.
+        backbone_state: backbone weights (official layout), or None for feature-only models.
+        backbone_source: where backbone weights come from when not stored (published name or
+            checkpoint path).
+        head_config: head shape, or None for a backbone-only model (features as embedding).
+        head_state: head weights.
+        metadata: free-form information (training config, data split, metrics).
+    """
+
+    name: str
+    version: str
+    backbone_config: RiNALMoConfig
+    backbone_state: dict[str, Tensor] | None = None
+    backbone_source: str | None = None
+    head_config: HeadConfig | None = None
+    head_state: dict[str, Tensor] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def build_head(self) -> HomologyHead | None:
+        """The head with its weights, in eval mode (None when the file has no head)."""
+        if self.head_config is None:
+            return None
+        head = HomologyHead(self.head_config)
+        if self.head_state is not None:
+            head.load_state_dict(self.head_state, strict=True)
+        return head.eval()
+
+
+def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+
+
+def save_model_file(
+    path: str | Path,
+    *,
+    name: str,
+    version: str,
+    backbone: RiNALMo | RiNALMoConfig,
+    head: HomologyHead | None,
+    backbone_source: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a model file (atomically: temp file then rename).
+
+    Arguments:
+        path: target ``.pt`` file.
+        name: model name.
+        version: model version.
+        backbone: a RiNALMo module (its weights are stored, LoRA merged on a copy) or only its
+            config (feature-only model: set ``backbone_source``).
+        head: the trained head, or None.
+        backbone_source: published weights name or checkpoint path for feature-only models.
+        metadata: free-form, ``torch.save``-able plain data (no custom classes).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: a feature-only model without ``backbone_source``.
+    """
+    if isinstance(backbone, RiNALMo):
+        config = backbone.config
+        module: nn.Module = backbone
+        if has_lora(backbone):
+            import copy
+
+            module = merge_lora(copy.deepcopy(backbone))
+        backbone_state: dict[str, Tensor] | None = _cpu_state(module)
+    else:
+        config = backbone
+        backbone_state = None
+        if not backbone_source:
+            raise ValueError("A feature-only model file needs 'backbone_source' (name or path)")
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "backbone": {
+            "config": config.to_dict(),
+            "state_dict": backbone_state,
+            "source": backbone_source,
+        },
+        "head": None if head is None else {
+            "config": head.config.to_dict(),
+            "state_dict": _cpu_state(head),
+        },
+        "metadata": dict(metadata or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, temp)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return path
+
+
+def is_model_file(path: str | Path) -> bool:
+    """Whether ``path`` is a readable model file of this format (cheap check of the tag)."""
+    try:
+        return load_model_file(path).name is not None
+    except InferenceError:
+        return False
+
+
+def load_model_file(path: str | Path) -> ModelFile:
+    """Read a model file.
+
+    Raises:
+        InferenceError: unreadable, not this format, or a newer format version.
+    """
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except FileNotFoundError:
+        raise InferenceError(f"Model file not found: {path}") from None
+    except Exception as error:  # torch raises many kinds for a bad file
+        raise InferenceError(f"Cannot read model file {path}: {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise InferenceError(
+            f"{path} is not a RiNALMo-Search model file (format tag {found!r}, expected "
+            f"{FORMAT!r}; an official RiNALMo checkpoint goes to --checkpoint instead)"
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise InferenceError(
+            f"{path} has model-file format version {version!r} (this program reads up to "
+            f"{FORMAT_VERSION})"
+        )
+    backbone = payload["backbone"]
+    head = payload.get("head")
+    return ModelFile(
+        name=str(payload["name"]),
+        version=str(payload["version"]),
+        backbone_config=RiNALMoConfig.from_dict(dict(backbone["config"])),
+        backbone_state=backbone.get("state_dict"),
+        backbone_source=backbone.get("source"),
+        head_config=None if head is None else HeadConfig.from_dict(dict(head["config"])),
+        head_state=None if head is None else head["state_dict"],
+        metadata=dict(payload.get("metadata") or {}),
+    )
