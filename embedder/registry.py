@@ -7,6 +7,7 @@ that choosing the k-mer baseline never imports torch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rinalmo_search.errors import ConfigError
@@ -20,27 +21,49 @@ def _kmer(**options: Any) -> Embedder:
     return KmerEmbedder(**options)
 
 
+def _rinalmo_mean(weights: str) -> Callable[..., Embedder]:
+    """Mean-pooled official RiNALMo features (no head); needs 'weights download' first."""
+
+    def factory(**options: Any) -> Embedder:
+        from .local import TorchEmbedder
+
+        return TorchEmbedder.from_checkpoint(weights, **options)
+
+    return factory
+
+
 #: name → factory. The first entry is the default model.
 MODELS: dict[str, Callable[..., Embedder]] = {
     "kmer": _kmer,
+    "rinalmo-giga-mean": _rinalmo_mean("giga"),
+    "rinalmo-mega-mean": _rinalmo_mean("mega"),
+    "rinalmo-micro-mean": _rinalmo_mean("micro"),
 }
 
 DEFAULT_MODEL = next(iter(MODELS))
 
 
 def load_embedder(name: str = DEFAULT_MODEL, **options: Any) -> Embedder:
-    """Build the embedder registered under ``name``.
+    """Build the embedder registered under ``name``, or the one stored in a model file.
 
     Arguments:
-        name: a key of :data:`MODELS`.
-        **options: passed to the model's factory.
+        name: a key of :data:`MODELS`, or the path of a RiNALMo-Search model file (``.pt``).
+        **options: passed to the model's factory (for model files: ``threads``,
+            ``batch_size``, ``checkpoint``, ... of ``TorchEmbedder``).
 
     Raises:
-        ConfigError: the name is unknown.
+        ConfigError: the name is unknown and no such file exists.
     """
-    try:
-        factory = MODELS[name]
-    except KeyError:
-        known = ", ".join(sorted(MODELS))
-        raise ConfigError(f"Unknown model {name!r} (known models: {known})") from None
-    return factory(**options)
+    factory = MODELS.get(name)
+    if factory is not None:
+        return factory(**options)
+    if name.endswith(".pt") or Path(name).expanduser().is_file():
+        if not Path(name).expanduser().is_file():
+            raise ConfigError(f"Model file not found: {name}")
+        from .local import TorchEmbedder
+
+        return TorchEmbedder.from_model_file(Path(name).expanduser(), **options)
+    known = ", ".join(sorted(MODELS))
+    raise ConfigError(
+        f"Unknown model {name!r} (known models: {known}; or the path of a .pt model file)"
+    )
