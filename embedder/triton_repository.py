@@ -1,0 +1,172 @@
+"""Write a Triton model repository around an exported TorchScript embedder.
+
+One repository serves both worlds::
+
+    <repository>/<name>/config.pbtxt             GPU: NVIDIA's container, platform pytorch_libtorch
+    <repository>/<name>/configs/cpu_python.pbtxt CPU: Python backend (pytriton's tritonserver)
+    <repository>/<name>/1/model.pt               TorchScript (input_ids, attention_mask) -> [B, D]
+    <repository>/<name>/1/model.py               Python-backend model loading model.pt
+
+Both configurations declare the same tensors (``input_ids`` and ``attention_mask``, INT64
+``[-1, -1]``; ``embedding``, FP32 ``[-1, dim]``), dynamic batching, and the model's identity in
+``parameters`` (``model_name``, ``model_version``, ``embedding_dim``, ``max_length``), which
+:class:`~rinalmo_search.embedder.triton.TritonEmbedder` reads to report the served model's
+:class:`~rinalmo_search.embedder.base.ModelInfo`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from rinalmo_search.errors import ConfigError
+from rinalmo_search.seqio import atomic_write
+
+from .base import ModelInfo
+from .tritonserver import CPU_CONFIG_NAME
+
+log = logging.getLogger(__name__)
+
+#: Source of the Python-backend model copied to ``<name>/1/model.py``.
+BACKEND_SOURCE = Path(__file__).with_name("triton_backend.py")
+#: Config ``parameters`` keys that carry the model's identity.
+INFO_KEYS = ("model_name", "model_version", "embedding_dim", "max_length")
+
+_HEADER = """\
+# Written by rinalmo_search.embedder.triton_repository.write_model_repository
+# (run by 'rinalmo-search export'); edit the generator, not this file.
+"""
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parameters(values: dict[str, object]) -> str:
+    return "".join(
+        f"parameters {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}\n"
+        for key, value in values.items()
+    )
+
+
+def _common(name: str, dim: int, max_batch_size: int, queue_delay_us: int) -> str:
+    return (
+        f"name: {_quote(name)}\n"
+        f"max_batch_size: {max_batch_size}\n"
+        "input [\n"
+        '  { name: "input_ids" data_type: TYPE_INT64 dims: [ -1 ] },\n'
+        '  { name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }\n'
+        "]\n"
+        "output [\n"
+        f'  {{ name: "embedding" data_type: TYPE_FP32 dims: [ {dim} ] }}\n'
+        "]\n"
+        "dynamic_batching {\n"
+        f"  max_queue_delay_microseconds: {queue_delay_us}\n"
+        "}\n"
+        "version_policy: { latest: { num_versions: 1 } }\n"
+    )
+
+
+def gpu_config(
+    name: str,
+    info: ModelInfo,
+    max_length: int,
+    *,
+    max_batch_size: int = 64,
+    queue_delay_us: int = 2000,
+    instances: int = 1,
+) -> str:
+    """Text of ``config.pbtxt`` for NVIDIA's Triton container (PyTorch backend on GPU)."""
+    return (
+        _HEADER
+        + 'platform: "pytorch_libtorch"\n'
+        + _common(name, info.dim, max_batch_size, queue_delay_us)
+        + f"instance_group [ {{ kind: KIND_GPU count: {instances} }} ]\n"
+        + _parameters(_info_parameters(info, max_length))
+        # PyTorch-backend options: no autograd, and no profiling re-runs on new shapes
+        + _parameters({"INFERENCE_MODE": "true", "DISABLE_OPTIMIZED_EXECUTION": "true"})
+    )
+
+
+def cpu_config(
+    name: str,
+    info: ModelInfo,
+    max_length: int,
+    *,
+    max_batch_size: int = 64,
+    queue_delay_us: int = 2000,
+    instances: int = 1,
+    torch_threads: int = 1,
+) -> str:
+    """Text of ``configs/cpu_python.pbtxt`` for the Python backend (CPU)."""
+    return (
+        _HEADER
+        + 'backend: "python"\n'
+        + _common(name, info.dim, max_batch_size, queue_delay_us)
+        + f"instance_group [ {{ kind: KIND_CPU count: {instances} }} ]\n"
+        + _parameters(_info_parameters(info, max_length))
+        + _parameters({"torch_threads": torch_threads, "pad_id": 1})
+    )
+
+
+def _info_parameters(info: ModelInfo, max_length: int) -> dict[str, object]:
+    return {
+        "model_name": info.name,
+        "model_version": info.version,
+        "embedding_dim": info.dim,
+        "max_length": max_length,
+    }
+
+
+def write_model_repository(
+    repository: Path,
+    name: str,
+    info: ModelInfo,
+    max_length: int,
+    *,
+    max_batch_size: int = 64,
+    queue_delay_us: int = 2000,
+    torch_threads: int = 1,
+) -> None:
+    """Write (or refresh) the configs and ``model.py`` around ``<repository>/<name>/1/model.pt``.
+
+    Arguments:
+        repository: the model repository folder.
+        name: the Triton model name (what clients ask for, e.g. ``"rinalmo_search"``).
+        info: identity of the exported model, recorded in the configs' ``parameters``.
+        max_length: longest input the model accepts, in tokens (residues + ``<cls>`` +
+            ``<eos>``); clients refuse longer sequences before sending them.
+        max_batch_size: most sequences Triton batches into one model run.
+        queue_delay_us: how long the dynamic batcher waits to fill a batch.
+        torch_threads: torch intra-op threads per CPU (Python-backend) instance.
+
+    Raises:
+        ConfigError: an argument is invalid, or ``model.pt`` is missing.
+    """
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"Invalid Triton model name: {name!r} (expected a plain folder name)")
+    for label, value in (
+        ("max_length", max_length),
+        ("max_batch_size", max_batch_size),
+        ("embedding dim", info.dim),
+        ("torch_threads", torch_threads),
+    ):
+        if value < 1:
+            raise ConfigError(f"Invalid {label!r} value: {value} (expected a positive integer)")
+    model_dir = Path(repository) / name
+    weights = model_dir / "1" / "model.pt"
+    if not weights.is_file():
+        raise ConfigError(f"No exported TorchScript model at {weights} (export the model first)")
+    (model_dir / "configs").mkdir(parents=True, exist_ok=True)
+    options = {"max_batch_size": max_batch_size, "queue_delay_us": queue_delay_us}
+    with atomic_write(model_dir / "config.pbtxt") as handle:
+        handle.write(gpu_config(name, info, max_length, **options))
+    with atomic_write(model_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt") as handle:
+        handle.write(cpu_config(name, info, max_length, torch_threads=torch_threads, **options))
+    shutil.copyfile(BACKEND_SOURCE, model_dir / "1" / "model.py")
+    # atomic_write makes 0600 files; a Triton container may run as another user
+    for path in (model_dir / "config.pbtxt", model_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt"):
+        path.chmod(0o644)
+    log.info("wrote Triton model %s (%s, dim %d) in %s", name, info.tag, info.dim, repository)
