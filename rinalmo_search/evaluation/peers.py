@@ -1,0 +1,202 @@
+"""The alignment tools users would pick instead, run on the same queries and database.
+
+Each peer writes the queries and the database to FASTA with neutral ids (``q0…``, ``t0…``: some
+tools rewrite ids with ``/`` or ``|``), runs with its own E-value threshold, and returns each
+query's hits ranked best first, one row per target (the best of its alignments), scored
+``-log10(E)`` (higher is better). All search the sense strand only, as our tool does.
+
+Commands (E ≤ ``evalue``, at most ``max_hits`` targets per query):
+
+* BLASTn: ``makeblastdb -dbtype nucl`` then ``blastn -task blastn -outfmt 6 -strand plus``.
+* nhmmer: ``nhmmer --tblout --noali --watson -E``.
+* MMseqs2: ``mmseqs easy-search --search-type 3 --strand 1 --max-seqs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rinalmo_search.errors import ToolError
+from rinalmo_search.seqio import SequenceRecord
+
+log = logging.getLogger(__name__)
+
+PEERS = ("blastn", "nhmmer", "mmseqs")
+
+
+@dataclass
+class PeerRun:
+    """Ranked hits of every query from one tool, and what the run cost.
+
+    Attributes:
+        name: the tool.
+        hits: query id → ``[(target_id, score)]`` best first; score is ``-log10(E)``.
+        seconds: wall time of the whole run (database preparation included).
+        prepare_seconds: wall time of the database preparation alone.
+        threads: threads the tool was given.
+        version: the tool's version line.
+    """
+
+    name: str
+    hits: dict[str, list[tuple[str, float]]]
+    seconds: float
+    prepare_seconds: float
+    threads: int
+    version: str
+
+
+def _run(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    log.debug("running %s", " ".join(command))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ToolError(f"{command[0]}: program not found on PATH", command=list(command)) from None
+    if done.returncode != 0:
+        raise ToolError(
+            f"{command[0]} failed with exit code {done.returncode}",
+            command=list(command), stderr=done.stderr[-2000:],
+        )
+    return done
+
+
+def _version(command: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return "not found"
+    text = (done.stdout or done.stderr).splitlines()
+    return next((line.strip("# ") for line in text if re.search(r"\d+\.\d+", line)), "")
+
+
+def _write(records: Sequence[SequenceRecord], path: Path, prefix: str) -> dict[str, str]:
+    names: dict[str, str] = {}
+    with path.open("w") as handle:
+        for index, record in enumerate(records):
+            name = f"{prefix}{index}"
+            names[name] = record.id
+            handle.write(f">{name}\n{record.sequence}\n")
+    return names
+
+
+def _score(evalue: float) -> float:
+    return 300.0 if evalue <= 0 else -math.log10(evalue)
+
+
+def _collect(
+    rows: Sequence[tuple[str, str, float]],
+    query_names: dict[str, str],
+    target_names: dict[str, str],
+    max_hits: int,
+) -> dict[str, list[tuple[str, float]]]:
+    best: dict[str, dict[str, float]] = defaultdict(dict)
+    for query, target, evalue in rows:
+        score = _score(evalue)
+        seen = best[query].get(target)
+        if seen is None or score > seen:
+            best[query][target] = score
+    hits: dict[str, list[tuple[str, float]]] = {}
+    for name, query_id in query_names.items():
+        ranked = sorted(best.get(name, {}).items(), key=lambda item: -item[1])[:max_hits]
+        hits[query_id] = [(target_names[t], s) for t, s in ranked]
+    return hits
+
+
+def _blastn(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
+    start = time.perf_counter()
+    _run(["makeblastdb", "-dbtype", "nucl", "-in", str(work / "db.fa"),
+          "-out", str(work / "db")])
+    prepared = time.perf_counter() - start
+    _run(["blastn", "-task", "blastn", "-query", str(work / "q.fa"), "-db", str(work / "db"),
+          "-outfmt", "6 qseqid sseqid evalue", "-evalue", str(evalue), "-strand", "plus",
+          "-max_target_seqs", str(max_hits), "-num_threads", str(threads),
+          "-out", str(work / "out.tsv")])
+    rows = []
+    for line in (work / "out.tsv").read_text().splitlines():
+        query, target, value = line.split("\t")
+        rows.append((query, target, float(value)))
+    return rows, prepared
+
+
+def _nhmmer(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
+    _run(["nhmmer", "--tblout", str(work / "out.tbl"), "--noali", "--watson", "-E", str(evalue),
+          "--cpu", str(threads), "-o", "/dev/null", str(work / "q.fa"), str(work / "db.fa")])
+    rows = []
+    for line in (work / "out.tbl").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        cells = line.split()
+        # target name, accession, query name, accession, hmmfrom, hmmto, alifrom, alito,
+        # envfrom, envto, sqlen, strand, E-value, ...
+        rows.append((cells[2], cells[0], float(cells[12])))
+    return rows, 0.0
+
+
+def _mmseqs(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
+    _run(["mmseqs", "easy-search", str(work / "q.fa"), str(work / "db.fa"), str(work / "out.m8"),
+          str(work / "tmp"), "--search-type", "3", "--strand", "1", "-e", str(evalue),
+          "--max-seqs", str(max_hits), "--threads", str(threads), "-v", "1",
+          "--format-output", "query,target,evalue"])
+    rows = []
+    for line in (work / "out.m8").read_text().splitlines():
+        query, target, value = line.split("\t")
+        rows.append((query, target, float(value)))
+    return rows, 0.0
+
+
+_RUNNERS: dict[str, tuple[Callable[..., tuple[list, float]], list[str]]] = {
+    "blastn": (_blastn, ["blastn", "-version"]),
+    "nhmmer": (_nhmmer, ["nhmmer", "-h"]),
+    "mmseqs": (_mmseqs, ["mmseqs", "version"]),
+}
+
+
+def run_peer(
+    name: str,
+    queries: Sequence[SequenceRecord],
+    database: Sequence[SequenceRecord],
+    *,
+    threads: int = 1,
+    evalue: float = 1e-3,
+    max_hits: int = 1000,
+    workdir: str | Path | None = None,
+) -> PeerRun:
+    """Search ``queries`` against ``database`` with one peer tool.
+
+    Arguments:
+        name: one of :data:`PEERS`.
+        queries: query sequences.
+        database: database sequences (the queries are normally among them).
+        threads: threads given to the tool.
+        evalue: report threshold.
+        max_hits: at most this many targets per query.
+        workdir: scratch folder (default: a temporary one, removed afterwards).
+
+    Raises:
+        ToolError: unknown peer, tool missing or failing.
+    """
+    if name not in _RUNNERS:
+        raise ToolError(f"Unknown peer {name!r} (expected one of {', '.join(PEERS)})")
+    runner, version_command = _RUNNERS[name]
+    if shutil.which(version_command[0]) is None:
+        raise ToolError(f"{version_command[0]}: program not found on PATH (needed for peer {name})")
+    scratch = tempfile.TemporaryDirectory(prefix=f"eval-{name}-", dir=workdir)
+    with scratch as folder:
+        work = Path(folder)
+        query_names = _write(queries, work / "q.fa", "q")
+        target_names = _write(database, work / "db.fa", "t")
+        start = time.perf_counter()
+        rows, prepared = runner(work, threads, evalue, max_hits)
+        seconds = time.perf_counter() - start
+    hits = _collect(rows, query_names, target_names, max_hits)
+    log.info("%s: %d queries in %.1f s (%d threads)", name, len(queries), seconds, threads)
+    return PeerRun(name, hits, seconds, prepared, threads, _version(version_command))
