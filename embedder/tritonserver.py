@@ -81,6 +81,46 @@ def find_tritonserver() -> TritonDistribution:
     return dist
 
 
+def check_runnable(timeout_s: float = 30.0) -> str | None:
+    """Why the bundled ``tritonserver`` cannot run here, or ``None`` when it can.
+
+    Runs ``tritonserver --help`` with the server environment: a missing package, a missing
+    piece, or a binary the system cannot load (old glibc, other CPU architecture) is reported.
+    """
+    try:
+        dist = find_tritonserver()
+    except ConfigError as error:
+        return str(error)
+    try:
+        result = subprocess.run(
+            [str(dist.binary), "--help"],
+            env=server_environment(dist),
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except OSError as error:
+        return f"cannot execute {dist.binary}: {error}"
+    except subprocess.TimeoutExpired:
+        return f"{dist.binary} --help did not finish in {timeout_s:g} s"
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    if "--model-repository" not in output:
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        return f"{dist.binary} does not run here (exit code {result.returncode}): {tail}"
+    return None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGTERM the server when the process that started it dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort (non-Linux)
+        pass
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free on ``host`` a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -113,6 +153,10 @@ class TritonServer:
         log_path: file for the server's log; default a temporary file, removed on stop.
         startup_timeout_s: how long :meth:`start` waits for the server and models to be ready.
         extra_args: more ``tritonserver`` options.
+
+    The server gets SIGTERM when the thread that started it dies (Linux ``PDEATHSIG``), so a
+    killed test run or ``serve`` command leaves no server behind: start it from a thread that
+    outlives it (the main thread).
     """
 
     def __init__(
@@ -149,6 +193,11 @@ class TritonServer:
     def pid(self) -> int | None:
         """Process id of the running server, if any."""
         return self._process.pid if self._process else None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit code of a server that has exited; ``None`` while it runs (or before start)."""
+        return None if self._process is None else self._process.poll()
 
     @property
     def log_path(self) -> Path | None:
@@ -213,6 +262,7 @@ class TritonServer:
             stdin=subprocess.DEVNULL,
             env=server_environment(dist),
             start_new_session=True,  # its own process group: stop() also ends the stubs
+            preexec_fn=_die_with_parent,  # never outlive a killed pytest or 'serve'
         )
         try:
             self._wait_ready()
