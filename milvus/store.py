@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ from rinalmo_search.hits import Hit
 from rinalmo_search.seqio import SequenceRecord
 
 from . import schema as S
+from .inspect import IndexReport, lite_segment_indexes, lite_unindexed_segments
 from .schema import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,11 @@ LOOKUP_BATCH = 1000
 def is_server_uri(uri: str) -> bool:
     """True for a Milvus server URI (``http://host:19530``), False for a Milvus Lite path."""
     return bool(_SERVER_URI.match(uri))
+
+
+def _version_number(name: str) -> int:
+    match = _VERSION_SUFFIX.match(name)
+    return int(match.group("n")) if match else 0
 
 
 def version_name(alias: str, version: int) -> str:
@@ -95,6 +102,7 @@ class VectorStore:
         self._model: ModelInfo | None = None
         self._target: str | None = None
         self._loaded = False
+        self._building = False
         if self.is_lite:
             path = Path(self.uri).expanduser()
             if path.suffix != ".db":
@@ -152,20 +160,129 @@ class VectorStore:
         """Create the collection for ``model`` if absent; otherwise check it matches ``model``.
 
         A new collection is created as ``<alias>_v1`` with the HNSW index, and the alias is
-        pointed at it.
+        pointed at it. Versions left without an alias (a run interrupted between the two
+        steps) are adopted: the alias is pointed at the newest one.
 
         Raises:
             StoreError: the existing collection was built by another model or dimension.
         """
         target = self.physical_name()
         if target is None:
-            target = version_name(self.alias, 1)
-            self._create(target, model)
+            existing = self.versions()
+            if existing:
+                target = existing[-1]
+                log.warning("Alias %s was missing; pointing it at %s", self.alias, target)
+            else:
+                target = version_name(self.alias, 1)
+                self._create(target, model)
             with _milvus_errors(f"create alias {self.alias!r} → {target!r}"):
                 self.client.create_alias(target, self.alias)
-            log.info("Created collection %s (alias %s) for model %s", target, self.alias, model.tag)
+            log.info("Collection %s (alias %s) holds model %s", target, self.alias, model.tag)
         self._target = target
         self.check_model(model)
+
+    def versions(self) -> list[str]:
+        """Physical collections ``<alias>_v<N>`` that exist, oldest version first."""
+        with _milvus_errors("list collections"):
+            names = self.client.list_collections()
+        numbered = []
+        for name in names:
+            match = _VERSION_SUFFIX.match(name)
+            if match and match.group("base") == self.alias:
+                numbered.append((int(match.group("n")), name))
+        return [name for _, name in sorted(numbered)]
+
+    def create_version(self, model: ModelInfo) -> str:
+        """Create the next version ``<alias>_v<N+1>`` and direct this store's writes to it.
+
+        Searches through the alias (by this and other processes) keep using the active
+        version until :meth:`promote` swaps the alias, so an index can be rebuilt (e.g. for a
+        new model) without downtime.
+
+        Returns:
+            The new physical collection name.
+        """
+        existing = self.versions()
+        last = _version_number(existing[-1]) if existing else 0
+        target = version_name(self.alias, last + 1)
+        self._create(target, model)
+        self._target = target
+        self._building = True
+        self._loaded = False
+        self.check_model(model)
+        log.info("Created %s for model %s (alias %s unchanged)", target, model.tag, self.alias)
+        return target
+
+    def promote(self, name: str | None = None, *, drop_previous: bool = False) -> str | None:
+        """Point the alias at ``name`` (default: the version this store writes to).
+
+        The new version is flushed and loaded first, so searches switch over without a gap.
+
+        Arguments:
+            name: physical collection to activate.
+            drop_previous: drop the collection the alias pointed at before.
+
+        Returns:
+            The physical collection the alias pointed at before (``None`` if there was none).
+
+        Raises:
+            StoreError: ``name`` does not exist or Milvus refused the change.
+        """
+        name = name or self._require_target()
+        with _milvus_errors(f"look up collection {name!r}"):
+            if not self.client.has_collection(name):
+                raise StoreError(
+                    f"Cannot promote {name!r}: no such collection (existing versions: "
+                    f"{', '.join(self.versions()) or 'none'})"
+                )
+        previous = self.physical_name()
+        if previous == self.alias:
+            raise StoreError(
+                f"{self.alias!r} is a plain collection, not an alias; cannot swap versions"
+            )
+        with _milvus_errors(f"prepare {name!r}"):
+            self.client.flush(name)
+            self.client.load_collection(name)
+        with _milvus_errors(f"point alias {self.alias!r} at {name!r}"):
+            if previous is None:
+                self.client.create_alias(name, self.alias)
+            else:
+                self.client.alter_alias(name, self.alias)
+        log.info("Alias %s → %s (was %s)", self.alias, name, previous)
+        self._target, self._building, self._loaded = name, False, False
+        if drop_previous and previous and previous != name:
+            self.drop_version(previous)
+        return previous
+
+    def drop_version(self, name: str) -> None:
+        """Drop an inactive version.
+
+        Raises:
+            StoreError: ``name`` is the version the alias points at, or not a version of it.
+        """
+        if name == self.physical_name():
+            raise StoreError(
+                f"Refusing to drop {name!r}: alias {self.alias!r} points at it "
+                "(promote another version first)"
+            )
+        if name not in self.versions():
+            raise StoreError(
+                f"{name!r} is not a version of {self.alias!r} (versions: "
+                f"{', '.join(self.versions()) or 'none'})"
+            )
+        with _milvus_errors(f"drop collection {name!r}"):
+            self.client.drop_collection(name)
+        log.info("Dropped %s", name)
+
+    def drop_all(self) -> None:
+        """Drop the alias and every version behind it (all data of this collection)."""
+        target = self.physical_name()
+        with _milvus_errors(f"drop {self.alias!r}"):
+            if target is not None and target != self.alias:
+                self.client.drop_alias(self.alias)
+            for name in [*self.versions(), *([target] if target == self.alias else [])]:
+                self.client.drop_collection(name)
+        self._target, self._building, self._loaded = None, False, False
 
     def _create(self, name: str, model: ModelInfo) -> None:
         with _milvus_errors(f"create collection {name!r}"):
@@ -444,9 +561,11 @@ class VectorStore:
         if len(queries) == 0:
             return []
         self._ensure_loaded(target)
-        with _milvus_errors(f"search {target!r}" + (f" with filter {filter!r}" if filter else "")):
+        # Through the alias, so a version swapped in by `promote` is used at once.
+        name = target if self._building else self.alias
+        with _milvus_errors(f"search {name!r}" + (f" with filter {filter!r}" if filter else "")):
             results = self.client.search(
-                target,
+                name,
                 data=queries.tolist(),
                 limit=top_k,
                 filter=filter,
@@ -462,6 +581,67 @@ class VectorStore:
         target = self._require_target()
         with _milvus_errors(f"describe the index of {target!r}"):
             return dict(self.client.describe_index(target, S.VECTOR))
+
+    def index_report(self) -> IndexReport:
+        """What index Milvus really built, checked against this store's settings.
+
+        For Milvus Lite the faiss index files of every flushed segment are read back, because
+        Lite accepts parameters it then ignores (flat ``M=...`` builds M=16).
+        """
+        target = self._require_target()
+        description = self.describe_index()
+        segments = lite_segment_indexes(self.uri, target) if self.is_lite else []
+        return IndexReport(target, self.settings, description, segments)
+
+    def verify_index(self) -> IndexReport:
+        """Like :meth:`index_report`, raising if the index is not the HNSW that was asked for.
+
+        Raises:
+            StoreError: another index type, metric or parameters (the message lists them).
+        """
+        report = self.index_report()
+        problems = report.problems()
+        if problems:
+            raise StoreError(
+                f"Index of {report.collection!r} is not the requested HNSW "
+                f"(M={self.settings.M}, efConstruction={self.settings.ef_construction}, "
+                f"{self.settings.metric}): " + "; ".join(problems)
+            )
+        return report
+
+    def wait_for_index(self, timeout: float = 3600.0, poll: float = 0.5) -> float:
+        """Block until every flushed row is covered by the vector index.
+
+        Milvus Lite builds HNSW graphs in a background thread after :meth:`flush` (and
+        searches unindexed segments by brute force meanwhile); a server reports
+        ``pending_index_rows``.
+
+        Returns:
+            Seconds waited.
+
+        Raises:
+            StoreError: the index is not complete after ``timeout`` seconds.
+        """
+        target = self._require_target()
+        started = time.perf_counter()
+        while True:
+            if self.is_lite:
+                pending = len(lite_unindexed_segments(self.uri, target))
+            else:
+                info = self.describe_index()
+                pending = int(info.get("pending_index_rows", 0)) + max(
+                    0, int(info.get("total_rows", 0)) - int(info.get("indexed_rows", 0))
+                )
+            waited = time.perf_counter() - started
+            if pending == 0:
+                return waited
+            if waited > timeout:
+                unit = "segments" if self.is_lite else "rows"
+                raise StoreError(
+                    f"Index of {target!r} still has {pending} {unit} unindexed after "
+                    f"{timeout:.0f} s"
+                )
+            time.sleep(poll)
 
 
 def _to_hit(hit: Any) -> Hit:

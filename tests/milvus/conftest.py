@@ -1,13 +1,112 @@
-"""Fixtures for the vector-store tests: real Milvus Lite files."""
+"""Fixtures for the vector-store tests: real Milvus Lite files and a real Milvus server.
+
+Store tests take the ``target`` fixture, parametrised over ``lite`` (a fresh Milvus Lite
+file per test) and ``server`` (a fresh collection on one Milvus standalone server per test
+session, from the PyPI ``milvus==2.3.5`` package, started in a subprocess).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import os
+import select
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from milvus_testdata import MODEL
-from rinalmo_search.milvus import VectorStore
+from rinalmo_search.milvus import IndexSettings, VectorStore
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+SERVER_START_TIMEOUT = 120.0
+_names = itertools.count()
+
+
+def _milvus_server_available() -> str:
+    """Empty when the ``milvus`` server package is installed, else why not."""
+    spec = importlib.util.find_spec("milvus")
+    if spec is None or spec.origin is None or Path(spec.origin).parent == REPO / "milvus":
+        return "the Milvus server package is not installed (pip install milvus==2.3.5)"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of a real Milvus standalone server running for the whole test session."""
+    reason = _milvus_server_available()
+    if reason:
+        pytest.skip(reason)
+    data = tmp_path_factory.mktemp("milvus-server")
+    # cwd outside the repository: its milvus/ folder would shadow the server package.
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "milvus_server.py"), str(data)],
+        cwd=data,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    lines: list[str] = []
+    uri = ""
+    while time.monotonic() < deadline and process.poll() is None:
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if ready:
+            line = process.stdout.readline()
+            lines.append(line)
+            if line.startswith("URI "):
+                uri = line.split()[1]
+                break
+    if not uri:
+        process.kill()
+        process.wait()
+        log_file = data / "logs" / "milvus-stderr.log"
+        tail = log_file.read_text()[-2000:] if log_file.exists() else ""
+        pytest.fail(
+            f"Milvus server did not start within {SERVER_START_TIMEOUT:.0f} s "
+            f"(another one holding ports 2379/19530?): {''.join(lines)[-2000:]} {tail}"
+        )
+    try:
+        yield uri
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Target:
+    """Where a test's collection lives."""
+
+    backend: str
+    uri: str
+    collection: str
+
+    def open(self, **options: object) -> VectorStore:
+        return VectorStore(self.uri, collection=self.collection, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["lite", "server"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    """A fresh, empty collection location on Milvus Lite or on the Milvus server."""
+    if request.param == "lite":
+        yield Target("lite", str(tmp_path / "store" / "vectors.db"), "t")
+        return
+    uri = request.getfixturevalue("milvus_server")
+    found = Target("server", uri, f"t{os.getpid()}_{next(_names)}")
+    yield found
+    with found.open() as store:
+        store.drop_all()
 
 
 @pytest.fixture
@@ -16,7 +115,8 @@ def lite_uri(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(lite_uri: str) -> Iterator[VectorStore]:
-    with VectorStore(lite_uri, collection="t") as opened:
+def store(target: Target) -> Iterator[VectorStore]:
+    """An open store with the test model's collection created."""
+    with target.open(index=IndexSettings(M=16, ef_construction=64)) as opened:
         opened.ensure_collection(MODEL)
         yield opened

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import Target
 from milvus_testdata import MODEL, make_records, make_vectors
 from rinalmo_search.embedder import ModelInfo
 from rinalmo_search.milvus import VectorStore, build_filter
@@ -93,12 +94,12 @@ def test_filters(store: VectorStore) -> None:
     assert {h.clan for h in hits} == {"CL00111"} and len(hits) == 30
 
 
-def test_other_model_is_refused(lite_uri: str) -> None:
-    with VectorStore(lite_uri, collection="t") as store:
+def test_other_model_is_refused(target: Target) -> None:
+    with target.open() as store:
         store.ensure_collection(MODEL)
     other_dim = ModelInfo(MODEL.name, MODEL.version, 32)
     other_version = ModelInfo(MODEL.name, "2", MODEL.dim)
-    with VectorStore(lite_uri, collection="t") as store:
+    with target.open() as store:
         for other in (other_dim, other_version):
             with pytest.raises(StoreError, match=rf"{MODEL.tag}.*{other.tag}"):
                 store.ensure_collection(other)
@@ -106,8 +107,8 @@ def test_other_model_is_refused(lite_uri: str) -> None:
                 store.check_model(other)
 
 
-def test_missing_collection_says_how_to_create_it(lite_uri: str) -> None:
-    with VectorStore(lite_uri, collection="absent") as store:
+def test_missing_collection_says_how_to_create_it(target: Target) -> None:
+    with target.open() as store:
         with pytest.raises(StoreError, match=r"does not exist.*rinalmo-search index"):
             store.check_model(MODEL)
 
@@ -118,13 +119,13 @@ def test_wrong_vector_shape_is_refused(store: VectorStore) -> None:
         store.insert(records, np.zeros((3, 8), dtype=np.float32))
 
 
-def test_persists_across_reopen(lite_uri: str) -> None:
+def test_persists_across_reopen(target: Target) -> None:
     records, vectors = make_records(40), make_vectors(40)
-    with VectorStore(lite_uri, collection="t") as store:
+    with target.open() as store:
         store.ensure_collection(MODEL)
         store.insert(records, vectors)
         store.flush()
-    with VectorStore(lite_uri, collection="t") as store:
+    with target.open() as store:
         store.check_model(MODEL)
         assert store.count() == 40
         (hits,) = store.search(vectors[7], top_k=1)
