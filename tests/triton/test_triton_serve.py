@@ -1,0 +1,69 @@
+"""``rinalmo-search serve``: starts a CPU tritonserver, prints its URL, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rinalmo_search.embedder.triton import TritonEmbedder
+from triton_testkit import MODEL_NAME, build_reference, export_repository
+
+from rinalmo_search.errors import InferenceError
+
+
+def _lines(stream, sink: queue.Queue) -> None:  # type: ignore[no-untyped-def]
+    for line in stream:
+        sink.put(line)
+    sink.put(None)
+
+
+def test_serve_prints_the_url_serves_and_stops(runnable: None, tmp_path: Path) -> None:
+    reference = build_reference(None, seed=2)
+    repository = export_repository(reference, tmp_path / "repo")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rinalmo_search", "serve", "--repository", str(repository),
+         "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    output: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(process.stdout, output), daemon=True).start()
+    seen: list[str] = []
+    try:
+        url = None
+        while url is None:
+            line = output.get(timeout=240)
+            assert line is not None, "serve exited before printing a URL:\n" + "".join(seen)
+            seen.append(line)
+            match = re.search(r"ready at (\S+:\d+)", line)
+            url = match.group(1) if match else None
+        with TritonEmbedder(url, model=MODEL_NAME) as remote:
+            vectors = remote.embed(["ACGUACGU", "GGGAAACCC"])
+        assert np.abs(vectors - reference.embed(["ACGUACGU", "GGGAAACCC"])).max() <= 1e-5
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        with pytest.raises(InferenceError, match=f"{url} is unavailable"):
+            TritonEmbedder(url, model=MODEL_NAME, retries=0, timeout_s=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_refuses_a_repository_without_an_exported_model(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rinalmo_search", "serve", "--repository", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert f"No exported model in {tmp_path}" in result.stderr
