@@ -49,6 +49,9 @@ class PrepareOptions:
             identical sequences within a family only) or ``"none"``.
         min_seq_id: MMseqs2 ``--min-seq-id``.
         coverage: MMseqs2 ``-c`` (with ``--cov-mode 0``: both sequences).
+        kmer_size: MMseqs2 prefilter ``-k``. MMseqs2's nucleotide default (15) allocates an
+            index of ~8 GB whatever the input size (30 s for 200 sequences here); 11 gave the
+            same clusters in 1.6 s. 0 = MMseqs2's default.
         min_family_size: families with fewer kept sequences are dropped (a family needs two
             sequences to give a positive pair).
         fractions: train/validation/test shares of families.
@@ -63,6 +66,7 @@ class PrepareOptions:
     dedup: str = "mmseqs"
     min_seq_id: float = 0.9
     coverage: float = 0.8
+    kmer_size: int = 11
     min_family_size: int = 2
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
@@ -157,7 +161,8 @@ def _dedup_exact(records: list[SequenceRecord]) -> list[SequenceRecord]:
 
 
 def _dedup_mmseqs(
-    records: list[SequenceRecord], *, min_seq_id: float, coverage: float, threads: int
+    records: list[SequenceRecord], *, min_seq_id: float, coverage: float, threads: int,
+    kmer_size: int = 0,
 ) -> list[SequenceRecord]:
     """Cluster all sequences at once, then keep one sequence per (cluster, family).
 
@@ -181,6 +186,8 @@ def _dedup_mmseqs(
             "--min-seq-id", str(min_seq_id), "-c", str(coverage), "--cov-mode", "0",
             "--threads", str(threads), "-v", "1",
         ]
+        if kmer_size:
+            command += ["-k", str(kmer_size)]
         log.info("running %s", " ".join(command))
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -302,7 +309,7 @@ def prepare_dataset(rfam_dir: str | Path, out_dir: str | Path, options: PrepareO
         tool_versions["mmseqs"] = mmseqs_version()
         records = _dedup_mmseqs(
             records, min_seq_id=options.min_seq_id, coverage=options.coverage,
-            threads=options.threads,
+            threads=options.threads, kmer_size=options.kmer_size,
         )
     timings["dedup_s"] = time.perf_counter() - start
     for record in records:

@@ -65,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("--min-seq-id", type=float, default=0.9, help="MMseqs2 identity")
     prepare.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 coverage")
     prepare.add_argument(
+        "--mmseqs-k", type=int, default=11,
+        help="MMseqs2 prefilter k-mer size (0 = MMseqs2's default, which needs ~8 GB of memory)",
+    )
+    prepare.add_argument(
         "--min-family-size", type=int, default=2, help="drop families with fewer kept sequences"
     )
     prepare.add_argument(
@@ -120,7 +124,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         ) from None
     options = PrepareOptions(
         min_length=args.min_length, max_length=args.max_length, dedup=args.dedup,
-        min_seq_id=args.min_seq_id, coverage=args.coverage,
+        min_seq_id=args.min_seq_id, coverage=args.coverage, kmer_size=args.mmseqs_k,
         min_family_size=args.min_family_size, fractions=fractions,  # type: ignore[arg-type]
         seed=args.seed, threads=args.threads, source=args.source,
         families=[f.strip() for f in args.families.split(",") if f.strip()],

@@ -1,0 +1,207 @@
+"""The training configuration: one YAML or TOML file, validated by pydantic.
+
+Relative paths in the file are read relative to the file's own folder, so a config next to its
+data works from any working directory. Example (YAML)::
+
+    split_dir: data/split            # written by 'rinalmo-search data prepare'
+    output_dir: runs/head-kmer4
+    features: {extractor: kmer, options: {k: 4}}
+    head: {hidden_dim: 256, num_blocks: 2, num_heads: 4, ffn_dim: 512, dropout: 0.1}
+    sampler: {families_per_batch: 32, per_family: 4, hard_negatives: 2}
+    epochs: 20
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rinalmo_search.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeaturesConfig(_Section):
+    """Which pooled features the head reads, and where they are cached.
+
+    Attributes:
+        extractor: ``rinalmo`` (frozen backbone) or ``kmer`` (composition).
+        options: keyword options of the extractor (``checkpoint``, ``preset``, ``seed``,
+            ``batch_size`` for rinalmo; ``k`` for kmer).
+        cache_dir: feature cache root (default: ``SPLIT_DIR/features``).
+    """
+
+    extractor: Literal["rinalmo", "kmer"] = "rinalmo"
+    options: dict[str, Any] = Field(default_factory=dict)
+    cache_dir: Path | None = None
+
+
+class HeadSection(_Section):
+    """Shape of the homology head (``input_dim`` comes from the features)."""
+
+    hidden_dim: int = Field(768, ge=1)
+    output_dim: int = Field(512, ge=1)
+    num_blocks: int = Field(6, ge=0)
+    num_heads: int = Field(8, ge=1)
+    ffn_dim: int = Field(3072, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class SamplerConfig(_Section):
+    """Batch composition: N families × K sequences, plus H clan-mates per family."""
+
+    families_per_batch: int = Field(256, ge=1)
+    per_family: int = Field(8, ge=2)
+    hard_negatives: int = Field(2, ge=0)
+
+
+class OptimConfig(_Section):
+    """AdamW with linear warm-up over ``warmup_fraction`` of the steps, then cosine to zero."""
+
+    lr: float = Field(1e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_fraction: float = Field(0.1, ge=0, le=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+
+
+class LoraSection(_Section):
+    """LoRA adapters on the head's linear layers (only the adapters train when enabled)."""
+
+    enabled: bool = False
+    r: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0)
+    targets: list[str] = Field(
+        default_factory=lambda: ["input_proj", "qkv", "out_proj", "ffn.0", "ffn.3", "output_proj"]
+    )
+
+
+class TrainConfig(_Section):
+    """Everything a training run needs; recorded inside the checkpoint and the model file.
+
+    Attributes:
+        split_dir: split folder from ``data prepare``.
+        output_dir: where ``metrics.tsv``, ``checkpoint-last.pt`` and ``model.pt`` go.
+        temperature: SupCon τ.
+        epochs: passes over the training families.
+        max_steps: stop after this many optimiser steps (None: all epochs).
+        amp: ``auto`` = fp16 on CUDA, off on CPU; ``bf16`` works on both; ``off``.
+        device: ``auto`` (CUDA if available), ``cpu`` or ``cuda[:N]``.
+        seed: seed of initialisation, sampling and dropout.
+        init_from: a model file whose head initialises this one (fine-tuning, e.g. with LoRA).
+        num_threads: torch CPU threads per process (None: torch's default).
+        validation_sequences: at most this many validation sequences enter the retrieval
+            metrics (a deterministic subset; all when None).
+        name: model name written into the model file.
+        version: model version written into the model file.
+        progress: show progress bars.
+    """
+
+    split_dir: Path
+    output_dir: Path
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    head: HeadSection = Field(default_factory=HeadSection)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    lora: LoraSection = Field(default_factory=LoraSection)
+    temperature: float = Field(0.1, gt=0)
+    epochs: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    amp: Literal["auto", "off", "fp16", "bf16"] = "auto"
+    device: str = "auto"
+    seed: int = 0
+    init_from: Path | None = None
+    num_threads: int | None = Field(None, ge=1)
+    validation_sequences: int | None = Field(4000, ge=2)
+    name: str = "rinalmo-search-head"
+    version: str = "1"
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _head_shape(self) -> TrainConfig:
+        if self.head.hidden_dim % self.head.num_heads:
+            raise ValueError(
+                f"head.hidden_dim {self.head.hidden_dim} is not divisible by head.num_heads "
+                f"{self.head.num_heads}"
+            )
+        return self
+
+    def resolve_paths(self, base: Path) -> TrainConfig:
+        """A copy with relative paths made absolute against ``base``."""
+        def fix(path: Path | None) -> Path | None:
+            if path is None or path.is_absolute():
+                return path
+            return (base / path).resolve()
+
+        update: dict[str, Any] = {
+            "split_dir": fix(self.split_dir),
+            "output_dir": fix(self.output_dir),
+            "init_from": fix(self.init_from),
+        }
+        features = self.features.model_copy(update={"cache_dir": fix(self.features.cache_dir)})
+        return self.model_copy(update={**update, "features": features})
+
+    def plain(self) -> dict[str, Any]:
+        """JSON-compatible dict (paths as strings)."""
+        return json.loads(self.model_dump_json())
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the settings that change the result (not progress bars or threads)."""
+        values = self.plain()
+        for key in ("progress", "num_threads", "output_dir"):
+            values.pop(key, None)
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read and validate a YAML (``.yaml``/``.yml``) or TOML (``.toml``) training config.
+
+    Arguments:
+        path: the config file.
+        **overrides: top-level values replacing the file's (None values are ignored).
+
+    Raises:
+        ConfigError: unreadable file, bad syntax, or values that fail validation (the message
+            lists each bad field with the value found).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"Cannot read training config {path} ({error.strerror})") from None
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            values = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(
+                f"Unknown config format {path.suffix!r} of {path} (expected .yaml, .yml or .toml)"
+            )
+    except ConfigError:
+        raise
+    except Exception as error:  # yaml and tomllib raise their own error classes
+        raise ConfigError(f"{path}: cannot parse ({error})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, found {type(values)}")
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        config = TrainConfig.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or '(top)'}: {item['msg']} "
+            f"(found {item.get('input')!r})"
+            for item in error.errors()
+        )
+        raise ConfigError(f"{path}: invalid training config: {problems}") from None
+    return config.resolve_paths(path.parent.resolve())
