@@ -41,6 +41,24 @@ WRITE_BATCH = 1000
 LOOKUP_BATCH = 1000
 
 
+#: Open stores per Milvus Lite path in this process (the embedded server is shared).
+_LITE_USERS: dict[str, int] = {}
+
+
+def _release_lite(path: str) -> None:
+    """Stop this process's embedded Milvus Lite server for ``path`` once nobody uses it."""
+    users = _LITE_USERS.get(path, 0) - 1
+    if users > 0:
+        _LITE_USERS[path] = users
+        return
+    _LITE_USERS.pop(path, None)
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:  # another Milvus Lite release without this hook: freed at exit
+        return
+    server_manager_instance.release_server(path)
+
+
 def is_server_uri(uri: str) -> bool:
     """True for a Milvus server URI (``http://host:19530``), False for a Milvus Lite path."""
     return bool(_SERVER_URI.match(uri))
@@ -114,6 +132,8 @@ class VectorStore:
             self.uri = str(path.resolve())
         try:
             self.client = MilvusClient(uri=self.uri, token=token)
+            if self.is_lite:
+                _LITE_USERS[self.uri] = _LITE_USERS.get(self.uri, 0) + 1
         except MilvusException as error:
             where = "Milvus Lite file" if self.is_lite else "Milvus server"
             hint = (
@@ -129,11 +149,18 @@ class VectorStore:
     # ── lifecycle ───────────────────────────────────────────────────────────────────────
 
     def close(self) -> None:
-        """Close the connection (safe to call twice)."""
+        """Close the connection (safe to call twice).
+
+        For Milvus Lite, the embedded server (and its lock on the file) is stopped when the
+        last store of this process on that file closes, so another process can open it.
+        """
         client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
-            self.client = None  # type: ignore[assignment]
+        if client is None:
+            return
+        client.close()
+        self.client = None  # type: ignore[assignment]
+        if self.is_lite:
+            _release_lite(self.uri)
 
     def __enter__(self) -> VectorStore:
         return self
