@@ -11,8 +11,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """One batch and how it was made.
+
+    Attributes:
+        families: the N families drawn for this batch.
+        members: their sampled items (up to K each, family by family).
+        negatives: hard negatives: items of other families of the drawn families' clans.
+    """
+
+    families: tuple[str, ...]
+    members: tuple[int, ...]
+    negatives: tuple[int, ...]
+
+    @property
+    def indices(self) -> list[int]:
+        """Members then negatives, the batch as the loop reads it."""
+        return [*self.members, *self.negatives]
 
 
 class ClanAwareBatchSampler:
@@ -89,21 +110,22 @@ class ClanAwareBatchSampler:
     def __len__(self) -> int:
         return self.batches_per_epoch // self.world_size
 
-    def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """Every rank's batches of ``epoch`` (rank ``r`` gets entries ``r::world_size``)."""
+    def epoch_plan(self, epoch: int) -> list[BatchPlan]:
+        """Every rank's batches of ``epoch``, with their parts (rank ``r`` gets ``r::world``)."""
         rng = np.random.default_rng([self.seed, epoch])
         order = [self.eligible[i] for i in rng.permutation(len(self.eligible))]
-        batches = []
+        plans = []
         for start in range(0, self.batches_per_epoch * self.families_per_batch,
                            self.families_per_batch):
             chosen = order[start : start + self.families_per_batch]
-            batch: list[int] = []
+            members: list[int] = []
             for family in chosen:
-                members = self.items[family]
-                take = min(self.per_family, len(members))
-                picks = sorted(rng.choice(len(members), take, replace=False))
-                batch.extend(members[i] for i in picks)
-            in_batch = set(batch)
+                items = self.items[family]
+                take = min(self.per_family, len(items))
+                picks = sorted(rng.choice(len(items), take, replace=False))
+                members.extend(items[i] for i in picks)
+            in_batch = set(members)
+            negatives: list[int] = []
             for family in chosen:
                 clan = self.clans[family]
                 if not clan or self.hard_negatives == 0:
@@ -115,10 +137,14 @@ class ClanAwareBatchSampler:
                 if pool:
                     take = min(self.hard_negatives, len(pool))
                     picked = [pool[i] for i in sorted(rng.choice(len(pool), take, replace=False))]
-                    batch.extend(picked)
+                    negatives.extend(picked)
                     in_batch.update(picked)
-            batches.append(batch)
-        return batches
+            plans.append(BatchPlan(tuple(chosen), tuple(members), tuple(negatives)))
+        return plans
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """Every rank's batches of ``epoch`` as index lists (members, then hard negatives)."""
+        return [plan.indices for plan in self.epoch_plan(epoch)]
 
     def __iter__(self) -> Iterator[list[int]]:
         yield from self.epoch_batches(self.epoch)[self.rank :: self.world_size]
