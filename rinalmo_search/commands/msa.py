@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep the folder of intermediate files (its path is logged)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="create the intermediate folder here (default: system temp folder)")
-    parser.add_argument("--mxsize", type=int, default=None, metavar="MB",
+    parser.add_argument("--mxsize", type=float, default=None, metavar="MB",
                         help="cmalign --mxsize per thread (default: half the available memory "
                         "shared by the threads, at least 1028)")
     parser.set_defaults(handler=run)

@@ -14,6 +14,10 @@ log = logging.getLogger(__name__)
 CMALIGN_DEFAULT_MXSIZE = 1028
 #: Never ask for more than this per thread, whatever the machine has.
 CMALIGN_MAX_MXSIZE = 32768
+#: Fewer sampled sequences for calibrating the model's HMM filter (default 200 each). The filter's
+#: E-value parameters serve cmsearch/cmscan only; cmalign's output is identical with or without
+#: them, and on a 1,500-column model this takes cmbuild from ~60 s to ~12 s.
+CMBUILD_ALIGN_ONLY_OPTIONS = ("--EmN", "10", "--EvN", "10", "--ElfN", "10", "--EgfN", "10")
 
 
 def available_memory_mb() -> int:
@@ -43,7 +47,10 @@ def default_mxsize(threads: int) -> int:
 
 
 def cmbuild(stockholm: Path, cm: Path) -> list[str]:
-    """Build a covariance model from a Stockholm alignment with ``#=GC SS_cons``.
+    """Build a covariance model (for cmalign only) from a Stockholm alignment with ``#=GC SS_cons``.
+
+    The model's HMM filter is calibrated with few samples (:data:`CMBUILD_ALIGN_ONLY_OPTIONS`):
+    do not use it for cmsearch.
 
     Returns:
         The command line that ran.
@@ -51,7 +58,7 @@ def cmbuild(stockholm: Path, cm: Path) -> list[str]:
     Raises:
         ToolError: cmbuild missing or failing.
     """
-    command = [find_tool("cmbuild"), "-F", str(cm), str(stockholm)]
+    command = [find_tool("cmbuild"), "-F", *CMBUILD_ALIGN_ONLY_OPTIONS, str(cm), str(stockholm)]
     log.info("covariance model: %s", format_command(command))
     run_tool(command)
     return command
@@ -63,7 +70,7 @@ def cmalign(
     output: Path,
     *,
     threads: int = 1,
-    mxsize: int | None = None,
+    mxsize: float | None = None,
 ) -> list[str]:
     """Align unaligned sequences to a covariance model, writing Stockholm.
 

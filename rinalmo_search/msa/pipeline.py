@@ -84,7 +84,7 @@ def align_records(
     *,
     threads: int = 1,
     aligner: str = "auto",
-    mxsize: int | None = None,
+    mxsize: float | None = None,
     refine: bool = True,
 ) -> tuple[Stockholm, str, list[str], list[list[str]]]:
     """Align records in ``work`` (no output file); the core of :func:`build_msa`.
@@ -145,7 +145,7 @@ def build_msa(
     aligner: str = "auto",
     keep_work: bool = False,
     work_dir: Path | None = None,
-    mxsize: int | None = None,
+    mxsize: float | None = None,
 ) -> MsaResult:
     """Build a structure-aware MSA of the sequences of a FASTA file.
 
@@ -170,6 +170,8 @@ def build_msa(
     """
     if threads < 1:
         raise ConfigError(f"Invalid 'threads' value: {threads} (expected a positive integer)")
+    if mxsize is not None and not mxsize > 0:
+        raise ConfigError(f"Invalid 'mxsize' value: {mxsize} (expected a positive number of MB)")
     if aligner not in ALIGNERS:
         raise ConfigError(f"Invalid aligner {aligner!r} (expected one of {', '.join(ALIGNERS)})")
     records = read_fasta(fasta)
