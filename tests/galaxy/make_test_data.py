@@ -53,6 +53,43 @@ def fasta(records: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Families of the tiny Rfam-format release used by the training tool's test.
+SEED_FAMILIES = 10
+SEED_MEMBERS = 6
+
+
+def stockholm_seed(rng: random.Random) -> tuple[str, str]:
+    """A multi-family ``Rfam.seed``-style Stockholm text and its ``Rfam.clanin`` text.
+
+    Families come in clan pairs (1+2, 3+4, ...) whose ancestors share half their sequence, so
+    clan-mates are harder negatives than unrelated families, as in Rfam.
+    """
+    blocks: list[str] = []
+    clans: dict[str, list[str]] = {}
+    shared = ""
+    for index in range(1, SEED_FAMILIES + 1):
+        accession, name = f"RF991{index:02d}", f"simSeed{index}"
+        clan = f"CL991{(index + 1) // 2:02d}" if index <= 6 else ""
+        if index % 2:
+            shared = "".join(rng.choice(ALPHABET) for _ in range(40))
+        ancestor = (shared if clan else "") + "".join(
+            rng.choice(ALPHABET) for _ in range(rng.randint(40, 50) + (0 if clan else 40))
+        )
+        members = [mutate(ancestor, rng) for _ in range(SEED_MEMBERS)]
+        width = max(len(member) for member in members)
+        lines = ["# STOCKHOLM 1.0", f"#=GF ID   {name}", f"#=GF AC   {accession}",
+                 f"#=GF DE   simulated family {index}", "#=GF TP   Gene;"]
+        if clan:
+            lines.append(f"#=GF CL   {clan}")
+            clans.setdefault(clan, []).append(name)
+        for number, member in enumerate(members, start=1):
+            lines.append(f"{name}_{number}/1-{len(member):<6} {member.ljust(width, '.')}")
+        lines.append("//")
+        blocks.append("\n".join(lines))
+    clanin = "".join(f"{clan}\t" + "\t".join(names) + "\n" for clan, names in clans.items())
+    return "\n".join(blocks) + "\n", clanin
+
+
 def build(rng: random.Random) -> dict[str, str]:
     """File name → content of every generated test-data file."""
     ancestors = {name: "".join(rng.choice(ALPHABET) for _ in range(rng.randint(70, 90)))
@@ -73,7 +110,10 @@ def build(rng: random.Random) -> dict[str, str]:
         ("query|simC", "held-out member of simC", mutate(ancestors["simC"], rng)),
     ]
     msa_input = [(r_id, "", seq) for r_id, desc, seq in labelled if r_id.startswith("simB_")]
+    seed, clanin = stockholm_seed(rng)
     return {
+        "rfam_tiny.seed.sto": seed,
+        "rfam_tiny.clanin": clanin,
         "targets.fasta": fasta(labelled),
         "new_sequences.fasta": fasta(unlabelled[::3]),
         "new_sequences_labels.tsv": "\n".join(labels[:1] + labels[1::3]) + "\n",
