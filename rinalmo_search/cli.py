@@ -10,11 +10,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
-from . import __version__, commands
+# gRPC's C core (under pymilvus and tritonclient) prints keep-alive chatter to stderr; it has to
+# be silenced before grpc is first imported, i.e. before the command modules are.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+from . import __version__, commands  # noqa: E402
 from .errors import RinalmoSearchError
 
 log = logging.getLogger("rinalmo_search")
@@ -84,7 +89,9 @@ def _configure_logging(verbosity: int, quiet: bool) -> None:
     )
     log.setLevel(level)
     if verbosity < 2:
-        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+        # errors we turn into a one-line StoreError are also logged with a traceback there
+        for name in ("grpc._server", "milvus_lite"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
