@@ -105,6 +105,8 @@ def index_records(
             vectors = embedder.embed([record.sequence for record in batch])
             store.insert(batch, vectors, upsert=upsert)
             bar.update(len(batch))
+    if todo:
+        log.info("flushing %d new vectors; Milvus builds the HNSW index now", len(todo))
     store.flush()
     return IndexReport(
         n_input=len(records),
