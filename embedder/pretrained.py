@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 
 #: Environment variable naming the weights cache folder.
 WEIGHTS_DIR_ENV = "RINALMO_SEARCH_WEIGHTS_DIR"
+#: Environment variable naming a mirror of the record's files (default: the Zenodo record).
+WEIGHTS_URL_ENV = "RINALMO_SEARCH_WEIGHTS_URL"
 ZENODO_RECORD = "15043668"
-_ZENODO_FILES = f"https://zenodo.org/records/{ZENODO_RECORD}/files"
+ZENODO_FILES = f"https://zenodo.org/records/{ZENODO_RECORD}/files"
 
 _IGNORED_PREFIXES = ("lm_mask_head.",)
 _WRAPPER_PREFIXES = ("lm.", "rinalmo.")
@@ -67,8 +69,11 @@ class PublishedWeights:
 
     @property
     def url(self) -> str:
-        """Download address in the published record."""
-        return f"{_ZENODO_FILES}/{self.filename}?download=1"
+        """Download address: the published record, or a mirror (``$RINALMO_SEARCH_WEIGHTS_URL``)."""
+        mirror = os.environ.get(WEIGHTS_URL_ENV)
+        if mirror:
+            return f"{mirror.rstrip('/')}/{self.filename}"
+        return f"{ZENODO_FILES}/{self.filename}?download=1"
 
 
 # SHA-256 digests of the published files as pinned by other projects that verify them

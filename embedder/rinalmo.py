@@ -104,7 +104,12 @@ class RiNALMoConfig:
         config = cls(
             name=name, embed_dim=embed_dim, num_blocks=num_blocks, ffn_dim=ffn_size(embed_dim)
         )
-        return replace(config, **overrides) if overrides else config
+        if not overrides:
+            return config
+        reshaped = {"embed_dim", "num_blocks", "num_heads", "ffn_dim"} & set(overrides)
+        if reshaped and "name" not in overrides:
+            overrides = {**overrides, "name": "custom"}
+        return replace(config, **overrides)
 
     @property
     def head_dim(self) -> int:
@@ -255,8 +260,15 @@ class RiNALMo(nn.Module):
         self.token_dropout = config.token_dropout
         # the official code writes this as 1 - mask_ratio * mask_token_prob in float64
         self.token_dropout_keep = 1.0 - config.mask_ratio * config.mask_token_prob
+        # initialised here rather than by nn.Embedding: on the meta device (checkpoint loading)
+        # nothing needs initialising, and meta normal_() would pull in torch._dynamo
+        weight = torch.empty(config.alphabet_size, config.embed_dim)
+        if not weight.is_meta:
+            with torch.no_grad():
+                nn.init.normal_(weight)
+                weight[config.pad_idx].zero_()
         self.embedding = nn.Embedding(
-            config.alphabet_size, config.embed_dim, padding_idx=config.pad_idx
+            config.alphabet_size, config.embed_dim, padding_idx=config.pad_idx, _weight=weight
         )
         self.transformer = Transformer(config)
 
