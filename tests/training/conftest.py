@@ -32,3 +32,9 @@ def tiny_split(shared_rfam: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         PrepareOptions(families=TINY_FAMILIES, fractions=(0.6, 0.2, 0.2), seed=0, threads=1),
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_families() -> list[str]:
+    """:data:`TINY_FAMILIES`, for tests that prepare their own split."""
+    return list(TINY_FAMILIES)
