@@ -38,8 +38,18 @@ Run 'rinalmo-search COMMAND --help' for each command's options and examples.
 """
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps example blocks as written and shows defaults."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps example blocks as written and shows the defaults that exist."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if (
+            "%(default)" not in help_text
+            and action.default not in (None, False, "", argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            help_text += " (default: %(default)s)"
+        return help_text
 
 
 def build_parser() -> argparse.ArgumentParser:

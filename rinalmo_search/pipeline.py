@@ -22,6 +22,7 @@ from .embedder import DEFAULT_MODEL, Embedder, load_embedder
 from .errors import ConfigError
 from .hits import Hit, write_hits_tsv
 from .milvus import VectorStore
+from .rerank import rerank as rerank_hits
 from .seqio import SequenceRecord, write_fasta
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def search_records(
     min_score: float | None = None,
     filter: str = "",
     rerank: str = "none",
+    candidates: int = 1000,
     threads: int = 1,
     batch_size: int = 256,
 ) -> list[list[Hit]]:
@@ -138,7 +140,10 @@ def search_records(
         top_k: hits kept per query.
         min_score: drop hits scoring below this (after re-ranking, on the final score).
         filter: Milvus boolean expression on stored fields, e.g. ``clan == "CL00001"``.
-        rerank: stage-2 method (``"none"`` keeps the embedding ranking).
+        rerank: stage-2 method (``"none"`` keeps the embedding ranking); see
+            :mod:`rinalmo_search.rerank`.
+        candidates: with re-ranking, stage 1 retrieves ``max(top_k, candidates)`` hits per
+            query, stage 2 re-scores them all and keeps the best ``top_k``.
         threads: threads for the re-ranker.
         batch_size: queries embedded and searched per round.
 
@@ -149,14 +154,18 @@ def search_records(
     if top_k < 1:
         raise ConfigError(f"Invalid 'top_k' value: {top_k} (expected a positive integer)")
     store.check_model(embedder.info)
+    shortlist = top_k if rerank == "none" else max(top_k, candidates)
     results: list[list[Hit]] = []
+    started = time.perf_counter()
     for batch in batches(queries, batch_size):
         vectors = embedder.embed([query.sequence for query in batch])
-        results.extend(store.search(vectors, top_k=top_k, filter=filter))
+        results.extend(store.search(vectors, top_k=shortlist, filter=filter))
+    log.debug("stage 1 (embed + vector search): %.3f s", time.perf_counter() - started)
     if rerank != "none":
-        from .rerank import rerank as rerank_hits
-
+        started = time.perf_counter()
         results = rerank_hits(list(queries), results, method=rerank, threads=threads)
+        results = [hits[:top_k] for hits in results]
+        log.debug("stage 2 (%s re-ranking): %.3f s", rerank, time.perf_counter() - started)
     if min_score is not None:
         results = [[hit for hit in hits if hit.score >= min_score] for hits in results]
     return results

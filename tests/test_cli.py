@@ -108,3 +108,26 @@ def test_labels_table_overrides_headers(tmp_path: Path, family_fasta: Path) -> N
     out = tmp_path / "hits.tsv"
     assert main(["search", str(tmp_path / "q.fasta"), "--db", db, "--out", str(out)]) == 0
     assert {(r["family"], r["clan"]) for r in read_hits_tsv(out)} == {("RF99999", "CL00042")}
+
+
+def test_two_stage_search_keeps_both_scores(tmp_path: Path, family_fasta: Path) -> None:
+    db = str(tmp_path / "lib.db")
+    assert main(["index", str(family_fasta), "--db", db, "-q"]) == 0
+    query = read_fasta(family_fasta)[3]
+    write_fasta([query], tmp_path / "q.fasta")
+    out = tmp_path / "hits.tsv"
+    base = ["search", str(tmp_path / "q.fasta"), "--db", db, "--out", str(out), "--top-k", "10"]
+
+    assert main([*base, "--rerank", "none"]) == 0
+    stage1 = read_hits_tsv(out)
+    assert all(row["alignment_score"] == "" for row in stage1)
+    assert all(row["score"] == row["embedding_score"] for row in stage1)
+
+    assert main([*base, "--rerank", "sw", "--candidates", "40"]) == 0
+    stage2 = read_hits_tsv(out)
+    assert len(stage2) == 10
+    assert all(row["alignment_score"] != "" for row in stage2)
+    assert all(0.0 <= float(row["score"]) <= 1.0 for row in stage2)  # a probability
+    assert [row["family"] for row in stage2[:7]] == [query.family] * 7
+    scores = [float(row["score"]) for row in stage2]
+    assert scores == sorted(scores, reverse=True)

@@ -7,6 +7,7 @@ import logging
 
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.pipeline import open_embedder, open_store, search_records, write_search_outputs
+from rinalmo_search.rerank import DEFAULT_RERANK, RERANK_METHODS
 from rinalmo_search.seqio import read_fasta
 
 from .common import add_model_options, add_store_options, settings_from_args
@@ -18,9 +19,16 @@ examples:
   # top 100 hits per query as a table, plus one FASTA of homologs per query
   rinalmo-search search query.fasta --db rna.db --out hits.tsv --fasta-out homologs/
 
-  # only hits of one clan, scoring at least 0.8
+  # only hits of one clan, with an estimated homology probability of at least 0.9
   rinalmo-search search query.fasta --db rna.db --out hits.tsv \\
-      --filter 'clan == "CL00001"' --min-score 0.8
+      --filter 'clan == "CL00001"' --min-score 0.9
+
+  # embedding ranking only (stage 1), cosine similarity as the score
+  rinalmo-search search query.fasta --db rna.db --out hits.tsv --rerank none
+
+two stages: the query's vector retrieves --candidates nearest neighbours (HNSW, cosine); with
+--rerank sw each is aligned to the query (Smith-Waterman) and the two scores are merged into one
+calibrated score (probability of being in the query's family), which ranks the --top-k hits.
 
 outputs:
   HITS.tsv   tab-separated, header first: query_id rank target_id score family clan
@@ -52,7 +60,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="EXPR",
         help="Milvus filter on stored fields: family, clan, length, source",
     )
-    parser.add_argument("--rerank", default="none", metavar="METHOD", help="stage-2 re-ranking")
+    parser.add_argument(
+        "--rerank",
+        default=DEFAULT_RERANK,
+        choices=RERANK_METHODS,
+        help="stage 2: re-score the shortlist by alignment (sw: Smith-Waterman) or keep the "
+        "embedding ranking (none)",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="with --rerank, stage-1 hits re-scored per query",
+    )
     parser.add_argument("--threads", type=int, metavar="N", help="threads for re-ranking")
     add_store_options(parser)
     add_model_options(parser)
