@@ -173,7 +173,7 @@ def download_release(
             accessions = sorted({line.split("\t", 1)[0] for line in handle if line.strip()})
         wanted += [f"fasta_files/{accession}.fa.gz" for accession in accessions]
 
-    record: dict[str, dict[str, str]] = {}
+    record: dict[str, dict[str, object]] = {}
     written: list[Path] = []
     for name in tqdm(wanted, desc=f"Rfam {release}", unit="file", disable=len(wanted) < 10):
         target = out / name
@@ -194,7 +194,7 @@ def download_release(
             )
         if not expected:
             log.warning("%s: no published checksum; MD5 %s recorded", name, found)
-        record[name] = {"url": f"{root}/{name}", "md5": found, "verified": str(bool(expected))}
+        record[name] = {"url": f"{root}/{name}", "md5": found, "verified": bool(expected)}
         written.append(target)
     with atomic_write(out / "download.json") as handle:
         json.dump({"release": release, "base_url": base_url, "files": record}, handle, indent=1)
