@@ -59,7 +59,7 @@ def cmbuild(stockholm: Path, cm: Path) -> list[str]:
         ToolError: cmbuild missing or failing.
     """
     command = [find_tool("cmbuild"), "-F", *CMBUILD_ALIGN_ONLY_OPTIONS, str(cm), str(stockholm)]
-    log.info("covariance model: %s", format_command(command))
+    log.debug("covariance model: %s", format_command(command))
     run_tool(command)
     return command
 
@@ -93,6 +93,6 @@ def cmalign(
         find_tool("cmalign"), "--cpu", str(threads), "--mxsize", str(size),
         "--outformat", "Stockholm", "-o", str(output), str(cm), str(fasta),
     ]
-    log.info("final alignment: %s", format_command(command))
+    log.debug("final alignment: %s", format_command(command))
     run_tool(command)
     return command

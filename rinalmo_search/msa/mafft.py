@@ -103,8 +103,14 @@ def resolve_aligner(aligner: str) -> tuple[str, list[str]]:
     if aligner == "xinsi":
         raise ToolError(f"MAFFT X-INS-i was requested but is not available: {detail}")
     message = f"MAFFT X-INS-i not available ({detail}); fell back to L-INS-i"
-    log.warning(message)
+    _warn_once(message)
     return "linsi", [message]
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """Log a warning once per process (evaluations run the pipeline hundreds of times)."""
+    log.warning(message)
 
 
 def mafft_command(aligner: str, fasta: Path, threads: int) -> list[str]:
@@ -162,7 +168,7 @@ def draft_alignment(
     fasta.write_text("".join(f">s{i}\n{_for_tools(s)}\n" for i, s in enumerate(sequences)))
     command = mafft_command(used, fasta, threads)
     output = work_dir / "draft.fasta"
-    log.info("draft alignment: %s", format_command(command))
+    log.debug("draft alignment: %s", format_command(command))
     run_tool(command, cwd=work_dir, stdout_path=output)
     aligned = {record.id: str(record.seq) for record in SeqIO.parse(output, "fasta")}
     if len(aligned) != len(sequences):

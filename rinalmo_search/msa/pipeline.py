@@ -78,6 +78,25 @@ def _check_tools(n_sequences: int) -> None:
     find_tool("cmalign")
 
 
+@dataclass
+class Alignments:
+    """The alignments one run of the pipeline made (names are the record ids).
+
+    Attributes:
+        final: the cmalign alignment (``None`` when refinement was not asked for).
+        draft: the MAFFT draft with its RNAalifold ``SS_cons``.
+        aligner: draft aligner that ran (``xinsi``, ``linsi`` or ``none``).
+        warnings: messages for the user.
+        commands: command lines that ran, in order.
+    """
+
+    final: Stockholm | None
+    draft: Stockholm
+    aligner: str
+    warnings: list[str]
+    commands: list[list[str]]
+
+
 def align_records(
     records: list[SequenceRecord],
     work: Path,
@@ -86,7 +105,7 @@ def align_records(
     aligner: str = "auto",
     mxsize: float | None = None,
     refine: bool = True,
-) -> tuple[Stockholm, str, list[str], list[list[str]]]:
+) -> Alignments:
     """Align records in ``work`` (no output file); the core of :func:`build_msa`.
 
     Arguments:
@@ -95,22 +114,22 @@ def align_records(
         threads: threads for MAFFT and cmalign.
         aligner: ``auto``, ``xinsi`` or ``linsi``.
         mxsize: cmalign ``--mxsize`` in MB; ``None`` picks from available memory.
-        refine: run cmbuild/cmalign; ``False`` returns the MAFFT draft with its RNAalifold
-            structure (used to measure what the Infernal step adds).
+        refine: run cmbuild/cmalign; without it only the MAFFT draft is made (to measure
+            what the Infernal step adds).
 
-    Returns:
-        ``(alignment, aligner_used, warnings, commands)``; alignment names are the record ids.
+    Raises:
+        ToolError: a program missing or failing.
     """
     draft = draft_alignment([r.sequence for r in records], work, aligner=aligner, threads=threads)
     commands = [draft.command] if draft.command else []
     structure, energy = consensus_structure(draft.rows)
     commands.append(["RNA.alifold", f"(ViennaRNA {viennarna_version()})"])
-    log.info("consensus structure: %d base pairs, %.2f kcal/mol", structure.count("("), energy)
+    log.debug("consensus structure: %d base pairs, %.2f kcal/mol", structure.count("("), energy)
     neutral = [f"s{i}" for i in range(len(records))]
     draft_sto = Stockholm(names=neutral, rows=draft.rows, gc={"SS_cons": structure})
+    named_draft = Stockholm(names=[r.id for r in records], rows=draft.rows, gc=dict(draft_sto.gc))
     if not refine:
-        draft_sto.names = [r.id for r in records]
-        return draft_sto, draft.aligner, draft.warnings, commands
+        return Alignments(None, named_draft, draft.aligner, draft.warnings, commands)
     draft_path = work / "draft.sto"
     with draft_path.open("w") as handle:
         write_stockholm(draft_sto, handle)
@@ -134,7 +153,7 @@ def align_records(
         gc={tag: aligned.gc[tag] for tag in ("SS_cons", "RF", "PP_cons") if tag in aligned.gc},
         gr={r.id: aligned.gr[n] for n, r in pairs if n in aligned.gr},
     )
-    return final, draft.aligner, draft.warnings, commands
+    return Alignments(final, named_draft, draft.aligner, draft.warnings, commands)
 
 
 def build_msa(
@@ -182,9 +201,10 @@ def build_msa(
         Path(work_dir).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="rinalmo-msa-", dir=work_dir))
     try:
-        alignment, used, warnings, commands = align_records(
-            records, work, threads=threads, aligner=aligner, mxsize=mxsize
-        )
+        made = align_records(records, work, threads=threads, aligner=aligner, mxsize=mxsize)
+        assert made.final is not None
+        alignment = made.final
+        used, warnings, commands = made.aligner, made.warnings, made.commands
         alignment.gf = _provenance(records, used, warnings, commands, Path(out))
         with atomic_write(out) as handle:
             write_stockholm(alignment, handle)
