@@ -121,6 +121,7 @@ class VectorStore:
         self._target: str | None = None
         self._loaded = False
         self._building = False
+        self._stored: tuple[str, int] | None = None
         if self.is_lite:
             path = Path(self.uri).expanduser()
             if path.suffix != ".db":
@@ -276,7 +277,7 @@ class VectorStore:
             else:
                 self.client.alter_alias(name, self.alias)
         log.info("Alias %s → %s (was %s)", self.alias, name, previous)
-        self._target, self._building, self._loaded = name, False, False
+        self._target, self._building, self._loaded, self._stored = name, False, False, None
         if drop_previous and previous and previous != name:
             self.drop_version(previous)
         return previous
@@ -358,7 +359,7 @@ class VectorStore:
             StoreError: the collection is missing, or holds vectors of another model or size.
         """
         target = self._require_target()
-        tag, dim = self.stored_model()
+        tag, dim = self._stored = self.stored_model()
         if dim != model.dim or (tag and tag != model.tag):
             raise StoreError(
                 f"Collection {self.alias!r} ({target}) holds {dim}-d vectors of model "
@@ -579,7 +580,9 @@ class VectorStore:
         queries = np.asarray(vectors, dtype=np.float32)
         if queries.ndim == 1:
             queries = queries[None, :]
-        tag, dim = self.stored_model()
+        if self._stored is None or self._building:
+            self._stored = self.stored_model()
+        tag, dim = self._stored
         if queries.ndim != 2 or queries.shape[1] != dim:
             raise StoreError(
                 f"Expected query vectors of dimension {dim} (model {tag!r}), found shape "
