@@ -313,6 +313,17 @@ class VectorStore:
         self._target, self._building, self._loaded = None, False, False
 
     def _create(self, name: str, model: ModelInfo) -> None:
+        # pymilvus waits for the index with AllocTimestamp, which Milvus Lite's in-process
+        # gRPC server does not implement: it logs a traceback, pymilvus carries on.
+        grpc_server_log = logging.getLogger("grpc._server")
+        was_disabled = grpc_server_log.disabled
+        grpc_server_log.disabled = self.is_lite or was_disabled
+        try:
+            self._create_collection(name, model)
+        finally:
+            grpc_server_log.disabled = was_disabled
+
+    def _create_collection(self, name: str, model: ModelInfo) -> None:
         with _milvus_errors(f"create collection {name!r}"):
             self.client.create_collection(
                 name,
