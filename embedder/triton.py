@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
+from tqdm import tqdm
 
 from rinalmo_search.errors import ConfigError, InferenceError, InputError
 
@@ -45,6 +46,7 @@ class TritonEmbedder(Embedder):
         retries: how many times a request that found the server UNAVAILABLE is retried.
         backoff_s: first retry delay; doubled at each retry.
         bucket_step: padded lengths are multiples of this many tokens.
+        progress: show a progress bar over sequences (None: only on a terminal).
 
     Raises:
         InferenceError: the server is unreachable, not ready, or does not serve ``model``.
@@ -63,6 +65,7 @@ class TritonEmbedder(Embedder):
         retries: int = 3,
         backoff_s: float = 0.5,
         bucket_step: int = 32,
+        progress: bool | None = None,
     ) -> None:
         import tritonclient.grpc as grpcclient
 
@@ -88,6 +91,7 @@ class TritonEmbedder(Embedder):
         self.retries = retries
         self.backoff_s = backoff_s
         self.bucket_step = bucket_step
+        self.progress = progress
         self._grpc = grpcclient
         try:
             self._client = grpcclient.InferenceServerClient(url)
@@ -172,6 +176,13 @@ class TritonEmbedder(Embedder):
             length_batches(lengths, batch_size=self.batch_size, max_tokens=self.max_tokens)
         )
         out = np.empty((len(sequences), dim), dtype=np.float32)
+        bar = tqdm(
+            total=len(sequences),
+            unit="seq",
+            desc="embedding (Triton)",
+            disable=None if self.progress is None else not self.progress,
+            leave=False,
+        )
 
         def run(batch: list[int]) -> None:
             members = [sequences[i] for i in batch]
@@ -179,18 +190,20 @@ class TritonEmbedder(Embedder):
             width = min(bucket_length(tokens, step=self.bucket_step), self.max_length)
             input_ids, attention_mask = batch_encode(members, pad_to=width)
             out[batch] = self._infer(input_ids, attention_mask)
+            bar.update(len(batch))
 
-        if len(batches) == 1 or self.max_in_flight == 1:
-            for batch in batches:
-                run(batch)
-        else:
-            futures = [self._executor().submit(run, batch) for batch in batches]
-            try:
-                for future in futures:
-                    future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
+        with bar:
+            if len(batches) == 1 or self.max_in_flight == 1:
+                for batch in batches:
+                    run(batch)
+            else:
+                futures = [self._executor().submit(run, batch) for batch in batches]
+                try:
+                    for future in futures:
+                        future.result()
+                finally:
+                    for future in futures:
+                        future.cancel()
         return out
 
     def _executor(self) -> ThreadPoolExecutor:

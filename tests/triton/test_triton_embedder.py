@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,10 +130,25 @@ def test_no_server_gives_a_quick_error_naming_the_url() -> None:
     assert time.monotonic() - start < 10
 
 
-def test_server_killed_mid_run_gives_a_clear_error(runnable: None, tmp_path) -> None:
+def test_frozen_then_killed_server_gives_clear_errors_not_hangs(
+    runnable: None, tmp_path: Path
+) -> None:
     repository = export_repository(build_reference(None, seed=1), tmp_path)
     server = TritonServer(repository, startup_timeout_s=240).start()
     try:
+        # a frozen server: the request deadline ends the wait
+        impatient = TritonEmbedder(server.url, model=MODEL_NAME, timeout_s=2, retries=0)
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(InferenceError, match=f"{server.url} did not answer within 2 s"):
+                impatient.embed(["ACGUACGUACGU"])
+            assert time.monotonic() - start < 8
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        impatient.close()
+        # a server killed while a client is embedding: UNAVAILABLE, retried, then an error
         embedder = TritonEmbedder(
             server.url, model=MODEL_NAME, timeout_s=10, retries=2, backoff_s=0.2, batch_size=4
         )
