@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             repository = Path(workdir) / "model_repository"
             export_torchscript(local, repository / MODEL_NAME / "1" / "model.pt")
-            write_model_repository(repository, MODEL_NAME, local.info, 1026,
+            write_model_repository(repository, MODEL_NAME, local.info, 1024,
                                    torch_threads=args.torch_threads)  # fmt: skip
             server = TritonServer(repository, startup_timeout_s=300).start()
             url = server.url

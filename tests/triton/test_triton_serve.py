@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rinalmo_search.embedder.base import ModelInfo
+from rinalmo_search.embedder.model_file import save_model_file
+from rinalmo_search.embedder.registry import load_embedder
 from rinalmo_search.embedder.triton import TritonEmbedder
-from triton_testkit import MODEL_NAME, build_reference, export_repository
+from triton_testkit import MODEL_NAME, build_reference
 
 from rinalmo_search.errors import InferenceError
 
@@ -24,9 +27,24 @@ def _lines(stream, sink: queue.Queue) -> None:  # type: ignore[no-untyped-def]
     sink.put(None)
 
 
-def test_serve_prints_the_url_serves_and_stops(runnable: None, tmp_path: Path) -> None:
-    reference = build_reference(None, seed=2)
-    repository = export_repository(reference, tmp_path / "repo")
+def test_export_then_serve_prints_the_url_serves_and_stops(runnable: None, tmp_path: Path) -> None:
+    # a model file, exported by the CLI (TorchScript + this repository's configs), then served
+    tiny = build_reference(None, seed=2)
+    model_file = save_model_file(
+        tmp_path / "tiny.pt",
+        name="rinalmo-tiny-test",
+        version="7",
+        backbone=tiny.backbone,  # type: ignore[attr-defined]
+        head=tiny.head,  # type: ignore[attr-defined]
+    )
+    repository = tmp_path / "repo"
+    exported = subprocess.run(
+        [sys.executable, "-m", "rinalmo_search", "export", "--model", str(model_file),
+         "--repository", str(repository)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    reference = load_embedder(str(model_file), progress=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "rinalmo_search", "serve", "--repository", str(repository),
          "--port", "0"],
@@ -46,6 +64,7 @@ def test_serve_prints_the_url_serves_and_stops(runnable: None, tmp_path: Path) -
             match = re.search(r"ready at (\S+:\d+)", line)
             url = match.group(1) if match else None
         with TritonEmbedder(url, model=MODEL_NAME) as remote:
+            assert remote.info == reference.info == ModelInfo("rinalmo-tiny-test", "7", 512)
             vectors = remote.embed(["ACGUACGU", "GGGAAACCC"])
         assert np.abs(vectors - reference.embed(["ACGUACGU", "GGGAAACCC"])).max() <= 1e-5
         process.send_signal(signal.SIGINT)

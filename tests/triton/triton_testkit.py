@@ -10,7 +10,7 @@ import torch
 from rinalmo_search.embedder.base import Embedder, ModelInfo
 
 MODEL_NAME = "rinalmo_search"
-MAX_LENGTH = 1026
+MAX_LENGTH = 1024
 EXTERNAL_URL = os.environ.get("TRITON_URL", "")
 
 
