@@ -18,6 +18,7 @@ from rinalmo_search.pipeline import (
     search_records,
     write_search_outputs,
 )
+from rinalmo_search.rerank import DEFAULT_RERANK
 from rinalmo_search.seqio import SequenceRecord, read_stockholm_records, write_fasta
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     with open_embedder(settings) as embedder, open_store(settings) as store:
         report = index_records(database, store, embedder, progress=not args.quiet)
         log.info("index: %s", report.summary())
-        results = search_records(queries, store, embedder, top_k=args.top_k)
+        results = search_records(
+            queries, store, embedder, top_k=args.top_k, rerank=DEFAULT_RERANK, threads=args.threads
+        )
     hits_tsv = out / "hits.tsv"
     fasta_files = write_search_outputs(queries, results, hits_tsv, out / "homologs")
 
