@@ -6,6 +6,8 @@ One repository serves both worlds::
     <repository>/<name>/configs/cpu_python.pbtxt CPU: Python backend (pytriton's tritonserver)
     <repository>/<name>/1/model.pt               TorchScript (input_ids, attention_mask) -> [B, D]
     <repository>/<name>/1/model.py               Python-backend model loading model.pt
+    <repository>/<name>_text/...                 front model: sequences as strings in, same
+                                                 embeddings out (tokenises, then calls <name>)
 
 Both configurations declare the same tensors (``input_ids`` and ``attention_mask``, INT64
 ``[-1, -1]``; ``embedding``, FP32 ``[-1, dim]``), dynamic batching, and the model's identity in
@@ -30,6 +32,10 @@ log = logging.getLogger(__name__)
 
 #: Source of the Python-backend model copied to ``<name>/1/model.py``.
 BACKEND_SOURCE = Path(__file__).with_name("triton_backend.py")
+#: Source of the tokenising front model copied to ``<name>_text/1/model.py``.
+FRONT_SOURCE = Path(__file__).with_name("triton_front.py")
+#: Suffix of the front model's name.
+FRONT_SUFFIX = "_text"
 #: Config ``parameters`` keys that carry the model's identity.
 INFO_KEYS = ("model_name", "model_version", "embedding_dim", "max_length")
 
@@ -111,6 +117,29 @@ def cpu_config(
     )
 
 
+def front_config(
+    name: str,
+    info: ModelInfo,
+    max_length: int,
+    *,
+    max_batch_size: int = 64,
+    queue_delay_us: int = 2000,
+) -> str:
+    """Text of the front model's config (the same on GPU and CPU: tokenising runs on CPU)."""
+    return (
+        _HEADER
+        + 'backend: "python"\n'
+        + f"name: {_quote(name + FRONT_SUFFIX)}\n"
+        + f"max_batch_size: {max_batch_size}\n"
+        + 'input [ { name: "sequence" data_type: TYPE_STRING dims: [ 1 ] } ]\n'
+        + f'output [ {{ name: "embedding" data_type: TYPE_FP32 dims: [ {info.dim} ] }} ]\n'
+        + f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}\n"
+        + "instance_group [ { kind: KIND_CPU count: 1 } ]\n"
+        + _parameters(_info_parameters(info, max_length))
+        + _parameters({"target_model": name})
+    )
+
+
 def _info_parameters(info: ModelInfo, max_length: int) -> dict[str, object]:
     return {
         "model_name": info.name,
@@ -129,8 +158,11 @@ def write_model_repository(
     max_batch_size: int = 64,
     queue_delay_us: int = 2000,
     torch_threads: int = 1,
+    front: bool = True,
 ) -> None:
     """Write (or refresh) the configs and ``model.py`` around ``<repository>/<name>/1/model.pt``.
+
+    With ``front``, also the tokenising front model ``<name>_text`` (strings in).
 
     Arguments:
         repository: the model repository folder.
@@ -141,6 +173,7 @@ def write_model_repository(
         max_batch_size: most sequences Triton batches into one model run.
         queue_delay_us: how long the dynamic batcher waits to fill a batch.
         torch_threads: torch intra-op threads per CPU (Python-backend) instance.
+        front: also write the front model ``<name>_text``.
 
     Raises:
         ConfigError: an argument is invalid, or ``model.pt`` is missing.
@@ -166,7 +199,21 @@ def write_model_repository(
     with atomic_write(model_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt") as handle:
         handle.write(cpu_config(name, info, max_length, torch_threads=torch_threads, **options))
     shutil.copyfile(BACKEND_SOURCE, model_dir / "1" / "model.py")
+    written = [model_dir / "config.pbtxt", model_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt"]
+    if front:
+        front_dir = Path(repository) / (name + FRONT_SUFFIX)
+        (front_dir / "1").mkdir(parents=True, exist_ok=True)
+        text = front_config(name, info, max_length, **options)
+        # the same file twice: the GPU container reads config.pbtxt, 'serve' the cpu_python one
+        for path in (
+            front_dir / "config.pbtxt",
+            front_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt",
+        ):
+            with atomic_write(path) as handle:
+                handle.write(text)
+            written.append(path)
+        shutil.copyfile(FRONT_SOURCE, front_dir / "1" / "model.py")
     # atomic_write makes 0600 files; a Triton container may run as another user
-    for path in (model_dir / "config.pbtxt", model_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt"):
+    for path in written:
         path.chmod(0o644)
     log.info("wrote Triton model %s (%s, dim %d) in %s", name, info.tag, info.dim, repository)

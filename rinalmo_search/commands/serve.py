@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         server.start()
-        models = sorted(p.parent.parent.name for p in repository.glob("*/1/model.pt"))
+        models = sorted(p.parent.name for p in repository.glob("*/config.pbtxt"))
         print(f"Triton gRPC server ready at {server.url} (models: {', '.join(models)})")
         print(
             f"use it with: --embedder triton --triton-url {server.url}  "

@@ -52,6 +52,28 @@ def test_parity_with_local_embedder(triton_url: str, reference: Embedder) -> Non
     assert np.abs(vectors[0] - vectors[1]).max() > 1e-3
 
 
+def test_front_model_embeds_raw_sequences_the_same_way(
+    triton_url: str, reference: Embedder
+) -> None:
+    sequences = PARITY_SEQUENCES
+    client = grpcclient.InferenceServerClient(triton_url)
+    try:
+        strings = grpcclient.InferInput("sequence", [len(sequences), 1], "BYTES")
+        strings.set_data_from_numpy(np.array([[s.encode()] for s in sequences], dtype=np.object_))
+        vectors = client.infer(f"{MODEL_NAME}_text", [strings]).as_numpy("embedding")
+        too_long = grpcclient.InferInput("sequence", [1, 1], "BYTES")
+        too_long.set_data_from_numpy(np.array([[b"A" * 2000]], dtype=np.object_))
+        with pytest.raises(Exception, match="2000 nt is longer than the model accepts"):
+            client.infer(f"{MODEL_NAME}_text", [too_long])
+    finally:
+        client.close()
+    with TritonEmbedder(triton_url, model=MODEL_NAME) as remote:
+        tokenised_here = remote.embed(sequences)
+    assert vectors.shape == tokenised_here.shape
+    assert np.abs(vectors - tokenised_here).max() <= 1e-5
+    assert np.abs(vectors - reference.embed(sequences)).max() <= 1e-5
+
+
 def test_info_comes_from_the_served_config(triton_url: str) -> None:
     with TritonEmbedder(triton_url, model=MODEL_NAME) as remote:
         assert remote.info.dim == 512

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 from google.protobuf import text_format
 from rinalmo_search.embedder.base import ModelInfo
-from rinalmo_search.embedder.triton_repository import BACKEND_SOURCE, write_model_repository
+from rinalmo_search.embedder.triton_repository import (
+    BACKEND_SOURCE,
+    FRONT_SOURCE,
+    FRONT_SUFFIX,
+    write_model_repository,
+)
 from tritonclient.grpc import model_config_pb2
 
 from rinalmo_search.errors import ConfigError
@@ -56,6 +61,15 @@ def test_writes_gpu_and_cpu_configs_with_the_model_identity(tmp_path: Path) -> N
         assert parameters["max_length"] == "514"
     model_py = repository / "emb" / "1" / "model.py"
     assert model_py.read_text() == BACKEND_SOURCE.read_text()
+    front = _parse(repository / "emb_text" / "config.pbtxt")
+    assert front == _parse(repository / "emb_text" / "configs" / "cpu_python.pbtxt")
+    assert front.backend == "python" and front.name == "emb_text"
+    assert [(i.name, i.data_type) for i in front.input] == [
+        ("sequence", model_config_pb2.TYPE_STRING)
+    ]
+    assert [(o.name, list(o.dims)) for o in front.output] == [("embedding", [256])]
+    assert front.parameters["target_model"].string_value == "emb"
+    assert (repository / "emb_text" / "1" / "model.py").read_text() == FRONT_SOURCE.read_text()
     assert (repository / "emb" / "config.pbtxt").stat().st_mode & 0o044 == 0o044
 
 
@@ -80,7 +94,9 @@ def test_refuses_bad_model_names(tmp_path: Path, name: str) -> None:
 
 
 def test_committed_repository_is_what_the_writer_writes(tmp_path: Path) -> None:
-    models = sorted(p.parent for p in COMMITTED.glob("*/config.pbtxt"))
+    models = sorted(
+        p.parent for p in COMMITTED.glob("*/config.pbtxt") if _parse(p).platform
+    )  # the embedding models; their front models are checked with them
     assert models, f"no model configuration under {COMMITTED}"
     for model_dir in models:
         committed = _parse(model_dir / "config.pbtxt")
@@ -97,8 +113,17 @@ def test_committed_repository_is_what_the_writer_writes(tmp_path: Path) -> None:
             max_batch_size=committed.max_batch_size,
             queue_delay_us=committed.dynamic_batching.max_queue_delay_microseconds,
         )
-        for relative in ("config.pbtxt", "configs/cpu_python.pbtxt", "1/model.py"):
-            expected = (repository / model_dir.name / relative).read_text()
-            assert (model_dir / relative).read_text() == expected, (
-                f"{model_dir / relative} is stale"
-            )
+        front = model_dir.name + FRONT_SUFFIX
+        for relative in (
+            f"{model_dir.name}/config.pbtxt",
+            f"{model_dir.name}/configs/cpu_python.pbtxt",
+            f"{model_dir.name}/1/model.py",
+            f"{front}/config.pbtxt",
+            f"{front}/configs/cpu_python.pbtxt",
+            f"{front}/1/model.py",
+        ):
+            expected = (repository / relative).read_text()
+            assert (COMMITTED / relative).read_text() == expected, f"{relative} is stale"
+    assert sorted(p.name for p in COMMITTED.iterdir() if p.is_dir()) == sorted(
+        [m.name for m in models] + [m.name + FRONT_SUFFIX for m in models]
+    )
