@@ -220,6 +220,22 @@ def _find_sequences(split_dir: Path, rfam_dir: Path | None) -> list[Path]:
     )
 
 
+def _load_prepared(split_dir: Path) -> Split:
+    """A folder written by ``rinalmo-search data prepare`` (has ``manifest.json``)."""
+    from rinalmo_search.training.prepare import load_split as load_prepared
+
+    prepared = load_prepared(split_dir)
+    records = [r for side in prepared.records.values() for r in side]
+    family_split = {
+        family: _SPLIT_ALIASES[side] for family, side in prepared.family_split.items()
+    }
+    family_clan = {acc: family.clan for acc, family in prepared.families.items()}
+    for record in records:
+        record.clan = family_clan.get(record.family, record.clan)
+    fingerprint = prepared.fingerprint[:12]
+    return Split(records, family_split, family_clan, source=f"{split_dir} ({fingerprint})")
+
+
 def load_split(split_dir: str | Path, *, rfam_dir: str | Path | None = None) -> Split:
     """Read a split folder (either form, see the module docstring) and its sequences.
 
@@ -234,6 +250,8 @@ def load_split(split_dir: str | Path, *, rfam_dir: str | Path | None = None) -> 
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
         raise InputError(f"{split_dir}: split folder not found (expected a directory)")
+    if (split_dir / "manifest.json").is_file():
+        return _load_prepared(split_dir)
     table = next((split_dir / n for n in ("families.tsv", "split.tsv", "families_split.tsv")
                   if (split_dir / n).exists()), None)
     if table is None:

@@ -1,0 +1,245 @@
+"""The compact default model: k-mer composition features plus a learned projection.
+
+No language model: a sequence becomes several k-mer count spectra (contiguous k-mers and
+*spaced* k-mers, whose don't-care positions make them robust to substitutions), each square-rooted
+and normalised. Two views of those features are concatenated into the 512-d vector:
+
+* a fixed random projection of the weighted spectra (an alignment-free composition similarity,
+  like the ``kmer`` baseline but over several patterns), and
+* a learned linear projection trained with the supervised contrastive loss on the training
+  families of our split, with divergence-mimicking augmentation (substitutions, compensatory-like
+  paired changes, insertions and deletions) — see ``bench/model_search.py`` and the model card.
+
+Cosine similarity of two vectors is then ``w_fixed * cos_fixed + w_learned * cos_learned``
+(each view is unit-normalised and scaled by the square root of its weight). Everything runs in
+numpy at thousands of sequences per second on one core; torch is needed only to read the
+weights file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rinalmo_search.errors import ConfigError
+
+from .base import Embedder, ModelInfo, l2_normalise
+
+log = logging.getLogger(__name__)
+
+_CODE = np.full(256, 255, dtype=np.uint8)
+for _i, _letters in enumerate(("Aa", "Cc", "Gg", "UuTt")):
+    for _letter in _letters:
+        _CODE[ord(_letter)] = _i
+
+#: The weights file shipped with the package.
+DEFAULT_WEIGHTS = Path(__file__).parent / "models" / "compact-kmer-v1.pt"
+
+
+@dataclass
+class CompactConfig:
+    """Feature and output settings of a compact model (stored in its weights file).
+
+    Attributes:
+        patterns: k-mer patterns; ``"11111"`` is a contiguous 5-mer, ``"11011"`` a spaced
+            4-of-5 (``0`` = don't care).
+        block_weights: weight of each pattern's normalised spectrum in the fixed view.
+        dim: output dimension.
+        learned_dim: dimensions given to the learned view (0: fixed view only).
+        learned_weight: share of the cosine given to the learned view (0..1).
+        seed: seed of the fixed random projection.
+    """
+
+    patterns: list[str] = field(default_factory=lambda: ["111", "1111", "11111", "111111",
+                                                         "1101011", "11011"])
+    block_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.0, 1.0, 1.0, 1.0])
+    dim: int = 512
+    learned_dim: int = 0
+    learned_weight: float = 0.0
+    seed: int = 20240605
+
+    def validate(self) -> None:
+        """Raises :class:`ConfigError` naming an inconsistent value."""
+        if len(self.patterns) != len(self.block_weights):
+            raise ConfigError(
+                f"Invalid compact config: {len(self.patterns)} patterns but "
+                f"{len(self.block_weights)} block weights (expected equal counts)"
+            )
+        for pattern in self.patterns:
+            if not pattern or set(pattern) - {"0", "1"} or pattern[0] != "1" or pattern[-1] != "1":
+                raise ConfigError(
+                    f"Invalid k-mer pattern: {pattern!r} (expected 0/1 characters, 1 at both ends)"
+                )
+        if not 0 <= self.learned_dim < self.dim:
+            raise ConfigError(
+                f"Invalid 'learned_dim' value: {self.learned_dim} (expected 0..{self.dim - 1})"
+            )
+        if not 0.0 <= self.learned_weight <= 1.0:
+            raise ConfigError(
+                f"Invalid 'learned_weight' value: {self.learned_weight} (expected 0..1)"
+            )
+
+
+def pattern_spectrum(codes: np.ndarray, pattern: str) -> np.ndarray:
+    """Counts of one (possibly spaced) k-mer pattern over a coded sequence (4**weight bins)."""
+    offsets = [i for i, c in enumerate(pattern) if c == "1"]
+    span = len(pattern)
+    n = len(codes) - span + 1
+    size = 4 ** len(offsets)
+    if n <= 0:
+        return np.zeros(size, dtype=np.float32)
+    index = np.zeros(n, dtype=np.int64)
+    valid = np.ones(n, dtype=bool)
+    for offset in offsets:
+        window = codes[offset : offset + n]
+        valid &= window != 255
+        index = index * 4 + (window & 3)
+    return np.bincount(index[valid], minlength=size).astype(np.float32)
+
+
+def encode(sequence: str) -> np.ndarray:
+    """A sequence as codes 0..3 (A, C, G, U/T); anything else is 255."""
+    return _CODE[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
+
+
+def features(sequences: Sequence[str], patterns: Sequence[str]) -> list[np.ndarray]:
+    """Per pattern, a ``(n, 4**weight)`` block of square-rooted, unit-norm spectra.
+
+    The batch is coded once as one array with a separator between sequences, so each pattern
+    costs a few vectorised passes however many sequences there are.
+    """
+    n = len(sequences)
+    joined = "\x00".join(sequences) + "\x00"
+    codes = _CODE[np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8)]
+    separators = np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8) == 0
+    owner = np.cumsum(separators) - separators  # sequence index of every position
+    blocks = []
+    for pattern in patterns:
+        offsets = [i for i, c in enumerate(pattern) if c == "1"]
+        size = 4 ** len(offsets)
+        m = len(codes) - len(pattern) + 1
+        if m <= 0:
+            blocks.append(np.zeros((n, size), dtype=np.float32))
+            continue
+        index = np.zeros(m, dtype=np.int64)
+        valid = np.ones(m, dtype=bool)
+        for offset in offsets:
+            window = codes[offset : offset + m]
+            valid &= window != 255
+            index = index * 4 + (window & 3)
+        # a window is valid only if it does not cross a separator (separators code as 255,
+        # but don't-care positions of spaced patterns could skip one: check the span's owner)
+        valid &= owner[: m] == owner[len(pattern) - 1 : len(pattern) - 1 + m]
+        flat = owner[:m][valid] * size + index[valid]
+        counts = np.bincount(flat, minlength=n * size).astype(np.float32).reshape(n, size)
+        blocks.append(l2_normalise(np.sqrt(counts)))
+    return blocks
+
+
+class CompactEmbedder(Embedder):
+    """Multi-pattern k-mer features → fixed projection ⊕ learned projection → unit vector.
+
+    Arguments:
+        config: feature settings.
+        learned: ``(n_features, learned_dim)`` projection matrix of the learned view, or
+            ``None`` when ``config.learned_dim`` is 0.
+        name: model name.
+        version: model version.
+    """
+
+    def __init__(
+        self,
+        config: CompactConfig | None = None,
+        learned: np.ndarray | None = None,
+        *,
+        name: str = "compact",
+        version: str = "0",
+    ) -> None:
+        self.config = config or CompactConfig()
+        self.config.validate()
+        n_features = sum(4 ** p.count("1") for p in self.config.patterns)
+        fixed_dim = self.config.dim - self.config.learned_dim
+        rng = np.random.default_rng(self.config.seed)
+        self._projection = (rng.standard_normal((n_features, fixed_dim)) / np.sqrt(fixed_dim)
+                            ).astype(np.float32)
+        if self.config.learned_dim:
+            if learned is None or learned.shape != (n_features, self.config.learned_dim):
+                found = None if learned is None else learned.shape
+                raise ConfigError(
+                    f"Invalid learned projection shape: {found} "
+                    f"(expected {(n_features, self.config.learned_dim)})"
+                )
+            self._learned = np.asarray(learned, dtype=np.float32)
+        else:
+            self._learned = None
+        self._weights = np.sqrt(np.asarray(self.config.block_weights, dtype=np.float32))
+        self._info = ModelInfo(name=name, version=version, dim=self.config.dim)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def feature_matrix(self, sequences: Sequence[str]) -> np.ndarray:
+        """Weighted, concatenated spectra ``(n, n_features)`` (the input of both views)."""
+        blocks = features(sequences, self.config.patterns)
+        return np.concatenate([w * b for w, b in zip(self._weights, blocks, strict=True)], axis=1)
+
+    def embed(self, sequences: Sequence[str]) -> np.ndarray:
+        if len(sequences) == 0:
+            return np.zeros((0, self.config.dim), dtype=np.float32)
+        x = self.feature_matrix(sequences)
+        fixed = l2_normalise(x @ self._projection)
+        if self._learned is None:
+            return fixed
+        learned = l2_normalise(x @ self._learned)
+        w = self.config.learned_weight
+        return l2_normalise(np.concatenate([np.sqrt(1 - w) * fixed, np.sqrt(w) * learned], axis=1))
+
+
+def save_compact(
+    path: str | Path, config: CompactConfig, learned: np.ndarray | None, *, name: str,
+    version: str, metadata: dict | None = None,
+) -> None:
+    """Write a compact model file (torch ``.pt``: config, float16 projection, metadata)."""
+    import torch
+
+    payload = {
+        "format": "rinalmo-search compact 1",
+        "name": name,
+        "version": version,
+        "config": asdict(config),
+        "learned": None if learned is None else torch.from_numpy(learned.astype(np.float16)),
+        "metadata": metadata or {},
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, str(path))
+
+
+def load_compact(path: str | Path = DEFAULT_WEIGHTS) -> CompactEmbedder:
+    """Read a compact model file written by :func:`save_compact`.
+
+    Raises:
+        ConfigError: missing file, or not a compact model file.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Compact model file not found: {path}")
+    payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != "rinalmo-search compact 1":
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ConfigError(
+            f"{path}: not a compact model file (expected format 'rinalmo-search compact 1', "
+            f"found {found!r})"
+        )
+    learned = payload["learned"]
+    return CompactEmbedder(
+        CompactConfig(**payload["config"]),
+        None if learned is None else learned.float().numpy(),
+        name=payload["name"], version=payload["version"],
+    )
