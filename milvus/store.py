@@ -37,6 +37,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _VERSION_SUFFIX = re.compile(r"^(?P<base>.+)_v(?P<n>\d+)$")
 #: Rows per insert/upsert request (a 512-d float row is ~2 KB; requests stay well under 64 MB).
 WRITE_BATCH = 1000
+#: Bytes of sequence text per write request: long sequences (up to 64 KB each) must not push
+#: a request past gRPC's 64 MB message limit.
+WRITE_BATCH_BYTES = 16 * 1024 * 1024
 #: Ids per primary-key lookup.
 LOOKUP_BATCH = 1000
 
@@ -122,6 +125,7 @@ class VectorStore:
         self._loaded = False
         self._building = False
         self._stored: tuple[str, int] | None = None
+        self._dirty = False
         if self.is_lite:
             path = Path(self.uri).expanduser()
             if path.suffix != ".db":
@@ -487,14 +491,14 @@ class VectorStore:
         rows = [self._row(r, vectors[position[r.id]], model) for r in todo]
         target = self._require_target()
         written = 0
-        for start in range(0, len(rows), WRITE_BATCH):
-            batch = rows[start : start + WRITE_BATCH]
+        for batch in _write_batches(rows):
             with _milvus_errors(f"write {len(batch)} rows to {target!r}"):
                 if upsert:
                     self.client.upsert(target, batch)
                 else:
                     self.client.insert(target, batch)
             written += len(batch)
+            self._dirty = True
         return written
 
     @staticmethod
@@ -531,6 +535,7 @@ class VectorStore:
         target = self._require_target()
         with _milvus_errors(f"flush {target!r}"):
             self.client.flush(target)
+        self._dirty = False
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete sequences by id; returns how many of them were stored."""
@@ -541,6 +546,7 @@ class VectorStore:
         for start in range(0, len(present), LOOKUP_BATCH):
             with _milvus_errors(f"delete ids from {target!r}"):
                 self.client.delete(target, ids=present[start : start + LOOKUP_BATCH])
+        self._dirty = True
         return len(present)
 
     # ── reads ───────────────────────────────────────────────────────────────────────────
@@ -601,6 +607,9 @@ class VectorStore:
             )
         if len(queries) == 0:
             return []
+        if self._dirty:
+            # Unflushed rows are searched by brute force (Lite) or from growing segments.
+            self.flush()
         self._ensure_loaded(target)
         # Through the alias, so a version swapped in by `promote` is used at once.
         name = target if self._building else self.alias
@@ -683,6 +692,21 @@ class VectorStore:
                     f"{timeout:.0f} s"
                 )
             time.sleep(poll)
+
+
+def _write_batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Split rows into requests of at most WRITE_BATCH rows and WRITE_BATCH_BYTES of text."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for row in rows:
+        row_size = len(row[S.SEQUENCE]) + len(row[S.SOURCE]) + 4 * len(row[S.VECTOR]) + 256
+        if batch and (len(batch) >= WRITE_BATCH or size + row_size > WRITE_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += row_size
+    if batch:
+        yield batch
 
 
 def _to_hit(hit: Any) -> Hit:

@@ -24,7 +24,7 @@ from rinalmo_search.milvus import IndexSettings, VectorStore
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-SERVER_START_TIMEOUT = 120.0
+SERVER_START_TIMEOUT = 300.0
 _names = itertools.count()
 
 

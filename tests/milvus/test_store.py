@@ -92,6 +92,13 @@ def test_filters(store: VectorStore) -> None:
     assert {h.target_id for h in hits} == expected
     (hits,) = store.search(vectors[0], top_k=90, filter=build_filter(clan=["CL00111"]))
     assert {h.clan for h in hits} == {"CL00111"} and len(hits) == 30
+    lengths = build_filter(min_length=40, max_length=60, source="test.fa")
+    (hits,) = store.search(vectors[0], top_k=90, filter=lengths)
+    assert {h.target_id for h in hits} == {
+        r.id for r in records if 40 <= len(r.sequence) <= 60
+    }
+    with pytest.raises(StoreError, match=r"filter 'family =='"):
+        store.search(vectors[0], top_k=5, filter="family ==")
 
 
 def test_other_model_is_refused(target: Target) -> None:
