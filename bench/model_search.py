@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from rinalmo_search.embedder.compact import CompactConfig, CompactEmbedder, save_compact
-from rinalmo_search.evaluation.protocol import ToolRun, score_run
-from rinalmo_search.evaluation.split import Split, load_split
 from rinalmo_search.training.loss import supervised_contrastive_loss
 from rinalmo_search.training.sampler import ClanAwareBatchSampler
+
+from rinalmo_search.evaluation.protocol import ToolRun, score_run
+from rinalmo_search.evaluation.split import Split, load_split
 
 log = logging.getLogger("model_search")
 _BASES = np.frombuffer(b"ACGU", dtype=np.uint8)
@@ -119,7 +119,6 @@ def main() -> None:
                            block_weights=[float(w) for w in args.block_weights.split(",")],
                            learned_dim=args.learned_dim, learned_weight=0.5)
     base = CompactEmbedder(CompactConfig(patterns=patterns, block_weights=config.block_weights))
-    n_features = base._projection.shape[0]
     train = [r for r in split.records if split.family_split[r.family] == "train"]
     sampler = ClanAwareBatchSampler(
         [r.family for r in train], split.family_clan,
