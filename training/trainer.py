@@ -372,7 +372,8 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
         start_epoch, step = state["epoch"] + 1, state["step"]
         best_loss, best_epoch = state["best_loss"], state["best_epoch"]
         result.resumed_from = state["epoch"]
-        log.info("resuming %s after epoch %d (step %d)", out, state["epoch"], step)
+        log.log(logging.INFO if main else logging.DEBUG, "resuming %s after epoch %d (step %d)",
+                out, state["epoch"], step)
 
     model: nn.Module = head
     if world > 1:
@@ -385,9 +386,9 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
                            device=device, amp=amp)
         history.append({"epoch": 0, "step": 0, "lr": 0.0, "train_loss": float("nan"), **metrics,
                         "seconds": time.perf_counter() - started})
-        log.info("untrained head: val_loss %.4f val_map %.4f val_top1 %.4f",
-                 metrics["val_loss"], metrics["val_map"], metrics["val_top1"])
         if main:
+            log.info("untrained head: val_loss %.4f val_map %.4f val_top1 %.4f",
+                     metrics["val_loss"], metrics["val_map"], metrics["val_top1"])
             _write_metrics(out / METRICS, history)
 
     autocast = (
@@ -433,7 +434,8 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
                "train_loss": float(train_loss), **metrics,
                "seconds": time.perf_counter() - started}
         history.append(row)
-        log.info(
+        log.log(
+            logging.INFO if main else logging.DEBUG,
             "epoch %d/%d: loss %.4f val_loss %.4f val_map %.4f val_top1 %.4f (%.1f s)",
             epoch, last_epoch, row["train_loss"], row["val_loss"], row["val_map"],
             row["val_top1"], row["seconds"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,28 @@ TINY_FAMILIES = [
     "RF00053", "RF00056", "RF00057", "RF00066", "RF00087", "RF00136", "RF00133", "RF00134",
     "RF00094", "RF00104", "RF00108", "RF00127",
 ]
+
+
+def _import_dynamo_beside_tests_triton() -> None:
+    """Import ``torch._dynamo`` (the optimisers import it) while ``tests/`` is off ``sys.path``.
+
+    Under pytest's default import mode ``tests/`` is on ``sys.path``, so the folder
+    ``tests/triton`` imports as a namespace package ``triton``; torch then believes the Triton
+    compiler is installed and fails on ``triton.language``.
+    """
+    tests_dir = Path(__file__).resolve().parents[1]
+    saved_path = list(sys.path)
+    shadow = sys.modules.pop("triton", None)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != tests_dir]
+    try:
+        import torch._dynamo  # noqa: F401
+    finally:
+        sys.path[:] = saved_path
+        if shadow is not None:
+            sys.modules["triton"] = shadow
+
+
+_import_dynamo_beside_tests_triton()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -38,3 +61,23 @@ def tiny_split(shared_rfam: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def tiny_families() -> list[str]:
     """:data:`TINY_FAMILIES`, for tests that prepare their own split."""
     return list(TINY_FAMILIES)
+
+
+@pytest.fixture(scope="session")
+def train_split(shared_rfam: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prepared split (MMseqs2, 60/20/20) of 100 real families: the first, by accession, with
+    10-60 seed sequences and a median length of 60-200 nt (about 1,100 sequences kept)."""
+    families = []
+    with (shared_rfam / "families.tsv").open() as handle:
+        header = next(handle).rstrip("\n").split("\t")
+        for line in handle:
+            row = dict(zip(header, line.rstrip("\n").split("\t"), strict=True))
+            if 10 <= int(row["n_seq_kept"]) <= 60 and 60 <= float(row["median_len"]) <= 200:
+                families.append(row["accession"])
+    out = tmp_path_factory.mktemp("train-split")
+    prepare_dataset(
+        shared_rfam, out,
+        PrepareOptions(families=sorted(families)[:100], fractions=(0.6, 0.2, 0.2), seed=0,
+                       threads=1),
+    )
+    return out
