@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..msa import build_msa
 from ..msa.mafft import ALIGNERS
+from ..msa.pipeline import DEFAULT_ROUNDS
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mxsize", type=float, default=None, metavar="MB",
                         help="cmalign --mxsize per thread (default: half the available memory "
                         "shared by the threads, at least 1028)")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="N",
+                        help="at most N cmbuild -> cmalign rounds (stops when the alignment "
+                        "repeats)")
     parser.set_defaults(handler=run)
 
 
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``msa``."""
     result = build_msa(
         args.fasta, args.out, threads=args.threads, aligner=args.aligner,
-        keep_work=args.keep_work, work_dir=args.work_dir, mxsize=args.mxsize,
+        keep_work=args.keep_work, work_dir=args.work_dir, mxsize=args.mxsize, rounds=args.rounds,
     )
     log.info(
         "%s: %d sequences aligned (draft: %s)", result.path, result.n_sequences, result.aligner_used

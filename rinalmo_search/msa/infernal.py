@@ -52,6 +52,9 @@ def cmbuild(stockholm: Path, cm: Path) -> list[str]:
     The model's HMM filter is calibrated with few samples (:data:`CMBUILD_ALIGN_ONLY_OPTIONS`):
     do not use it for cmsearch.
 
+    (``cmbuild --refine`` is not used: its expectation-maximisation has no iteration limit and
+    was seen cycling for 200 rounds on four sequences; the pipeline iterates itself, bounded.)
+
     Returns:
         The command line that ran.
 

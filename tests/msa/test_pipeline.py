@@ -9,7 +9,8 @@ from msa_simulate import ungapped
 from rinalmo_search.cli import main
 from rinalmo_search.msa import build_msa
 from rinalmo_search.msa.mafft import xinsi_support
-from rinalmo_search.msa.stockholm import read_stockholm
+from rinalmo_search.msa.metrics import base_pair_f1, score_alignment
+from rinalmo_search.msa.stockholm import Stockholm, read_stockholm
 from rinalmo_search.msa.structure import consensus_structure
 
 
@@ -34,6 +35,20 @@ def test_build_msa_writes_structure_annotated_stockholm(tmp_path: Path, family, 
     for piece in ("mafft", "RNA.alifold", "cmbuild -F", "cmalign --cpu 2 --mxsize"):
         assert piece in methods
     assert "Infernal 1.1" in " ".join(comments)
+    (rounds,) = [c for c in comments if c.startswith("Infernal rounds:")]
+    assert 1 <= int(rounds.split()[2]) <= 3
+
+
+def test_alignment_is_close_to_the_true_one(tmp_path: Path, family, family_fasta):
+    # the simulator knows the true alignment and structure of its family
+    build_msa(family_fasta, tmp_path / "final.sto", threads=2)
+    test = read_stockholm(tmp_path / "final.sto")
+    truth = Stockholm(names=family.names, rows=family.reference_rows,
+                      gc={"SS_cons": family.reference_structure})
+    scores = score_alignment(test, truth)
+    assert scores.n_shared == len(family.names)
+    assert scores.sps >= 0.85
+    assert base_pair_f1(test, truth) >= 0.8
 
 
 def test_auto_falls_back_to_linsi_with_a_warning_when_xinsi_is_missing(tmp_path, family_fasta):

@@ -67,7 +67,7 @@ def test_very_long_sequences_get_a_larger_mxsize(tmp_path: Path):
     rng = random.Random(11)
     long = "".join(rng.choice("ACGU") for _ in range(1200))
     records = [("q", long), ("h", long[:600] + "GA" + long[600:1100] + long[1105:])]
-    result, alignment = _build(tmp_path, records, threads=2)
+    result, alignment = _build(tmp_path, records, threads=2, rounds=1)
     assert [ungapped(r) for r in alignment.rows] == [seq for _, seq in records]
     (cmalign_line,) = [m for m in alignment.gf_values("BM") if m.startswith("cmalign")]
     mxsize = int(cmalign_line.split("--mxsize")[1].split()[0])
@@ -102,9 +102,11 @@ def path_without_cmalign(tmp_path: Path, monkeypatch) -> Path:
     return bin_dir
 
 
-def test_non_positive_mxsize_is_refused(tmp_path: Path, family_fasta):
+def test_non_positive_mxsize_and_rounds_are_refused(tmp_path: Path, family_fasta):
     with pytest.raises(ConfigError, match=r"Invalid 'mxsize' value: 0 \(expected a positive"):
         build_msa(family_fasta, tmp_path / "o.sto", mxsize=0)
+    with pytest.raises(ConfigError, match=r"Invalid 'rounds' value: 0 \(expected a positive"):
+        build_msa(family_fasta, tmp_path / "o.sto", rounds=0)
 
 
 def test_missing_tool_is_named_before_any_work(tmp_path: Path, family_fasta, path_without_cmalign):
