@@ -127,34 +127,57 @@ class TritonEmbedder(Embedder):
     def check_ready(self) -> None:
         """Check that the server is live and ready and that it serves the model.
 
+        A server that is still starting, or a model that is still loading, is checked again
+        with the same back-off as UNAVAILABLE answers.
+
         Raises:
             InferenceError: which of those is not true, with the URL.
         """
-        ready = self._call(
-            "check server readiness",
-            lambda: self._client.is_server_ready(client_timeout=self.timeout_s),
-        )
-        if not ready:
-            raise InferenceError(f"Triton server at {self.url} is up but not ready")
-        model_ready = self._call(
-            f"check that model {self.model!r} is ready",
-            lambda: self._client.is_model_ready(self.model, client_timeout=self.timeout_s),
-        )
-        if not model_ready:
-            served = self._served_models()
-            raise InferenceError(
-                f"Triton server at {self.url} has no ready model {self.model!r} "
-                f"(ready models: {', '.join(served) or 'none'})"
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            ready = self._call(
+                "check server readiness",
+                lambda: self._client.is_server_ready(client_timeout=self.timeout_s),
             )
+            if ready:
+                model_ready = self._call(
+                    f"check that model {self.model!r} is ready",
+                    lambda: self._client.is_model_ready(self.model, client_timeout=self.timeout_s),
+                )
+                if model_ready:
+                    return
+                models = self._model_states()
+                state, reason = models.get(self.model, ("", ""))
+                if state != "LOADING":
+                    ready_models = sorted(m for m, (s, _) in models.items() if s == "READY")
+                    detail = f": {state} {reason}".rstrip() if state else ""
+                    raise InferenceError(
+                        f"Triton server at {self.url} has no ready model {self.model!r}{detail} "
+                        f"(ready models: {', '.join(ready_models) or 'none'})"
+                    )
+                problem = f"model {self.model!r} is still loading"
+            else:
+                problem = "the server is up but not ready"
+            if attempt < self.retries:
+                log.warning("Triton at %s: %s; checking again in %.1f s", self.url, problem, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise InferenceError(
+            f"Triton server at {self.url}: {problem} (checked {attempt + 1} times)"
+        )
 
-    def _served_models(self) -> list[str]:
+    def _model_states(self) -> dict[str, tuple[str, str]]:
+        """Model name → (state, reason) from the server's repository index (empty on error)."""
         try:
             index = self._client.get_model_repository_index(
                 as_json=True, client_timeout=self.timeout_s
             )
         except Exception:  # noqa: BLE001 - only used to enrich an error message
-            return []
-        return sorted(m["name"] for m in index.get("models", []) if m.get("state") == "READY")
+            return {}
+        return {
+            m["name"]: (str(m.get("state", "")), str(m.get("reason", "")))
+            for m in index.get("models", [])
+        }
 
     # ---------------------------------------------------------------------------- inference
 
