@@ -45,38 +45,38 @@ class FeaturesConfig(_Section):
 class HeadSection(_Section):
     """Shape of the homology head (``input_dim`` comes from the features)."""
 
-    hidden_dim: int = Field(768, ge=1)
-    output_dim: int = Field(512, ge=1)
-    num_blocks: int = Field(6, ge=0)
-    num_heads: int = Field(8, ge=1)
-    ffn_dim: int = Field(3072, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    hidden_dim: int = Field(default=768, ge=1)
+    output_dim: int = Field(default=512, ge=1)
+    num_blocks: int = Field(default=6, ge=0)
+    num_heads: int = Field(default=8, ge=1)
+    ffn_dim: int = Field(default=3072, ge=1)
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
 
 
 class SamplerConfig(_Section):
     """Batch composition: N families × K sequences, plus H clan-mates per family."""
 
-    families_per_batch: int = Field(256, ge=1)
-    per_family: int = Field(8, ge=2)
-    hard_negatives: int = Field(2, ge=0)
+    families_per_batch: int = Field(default=256, ge=1)
+    per_family: int = Field(default=8, ge=2)
+    hard_negatives: int = Field(default=2, ge=0)
 
 
 class OptimConfig(_Section):
     """AdamW with linear warm-up over ``warmup_fraction`` of the steps, then cosine to zero."""
 
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(default=1e-4, gt=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = Field(0.05, ge=0)
-    warmup_fraction: float = Field(0.1, ge=0, le=1)
-    grad_clip: float | None = Field(1.0, gt=0)
+    weight_decay: float = Field(default=0.05, ge=0)
+    warmup_fraction: float = Field(default=0.1, ge=0, le=1)
+    grad_clip: float | None = Field(default=1.0, gt=0)
 
 
 class LoraSection(_Section):
     """LoRA adapters on the head's linear layers (only the adapters train when enabled)."""
 
     enabled: bool = False
-    r: int = Field(16, ge=1)
-    alpha: float = Field(32.0, gt=0)
+    r: int = Field(default=16, ge=1)
+    alpha: float = Field(default=32.0, gt=0)
     targets: list[str] = Field(
         default_factory=lambda: ["input_proj", "qkv", "out_proj", "ffn.0", "ffn.3", "output_proj"]
     )
@@ -105,20 +105,20 @@ class TrainConfig(_Section):
 
     split_dir: Path
     output_dir: Path
-    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
-    head: HeadSection = Field(default_factory=HeadSection)
-    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
-    optim: OptimConfig = Field(default_factory=OptimConfig)
-    lora: LoraSection = Field(default_factory=LoraSection)
-    temperature: float = Field(0.1, gt=0)
-    epochs: int = Field(10, ge=1)
-    max_steps: int | None = Field(None, ge=1)
+    features: FeaturesConfig = Field(default_factory=lambda: FeaturesConfig())
+    head: HeadSection = Field(default_factory=lambda: HeadSection())
+    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig())
+    optim: OptimConfig = Field(default_factory=lambda: OptimConfig())
+    lora: LoraSection = Field(default_factory=lambda: LoraSection())
+    temperature: float = Field(default=0.1, gt=0)
+    epochs: int = Field(default=10, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
     amp: Literal["auto", "off", "fp16", "bf16"] = "auto"
     device: str = "auto"
     seed: int = 0
     init_from: Path | None = None
-    num_threads: int | None = Field(None, ge=1)
-    validation_sequences: int | None = Field(4000, ge=2)
+    num_threads: int | None = Field(default=None, ge=1)
+    validation_sequences: int | None = Field(default=4000, ge=2)
     name: str = "rinalmo-search-head"
     version: str = "1"
     progress: bool = True

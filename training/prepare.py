@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -198,8 +199,8 @@ def _dedup_mmseqs(
         clusters: dict[int, list[int]] = defaultdict(list)
         with (work / "clu_cluster.tsv").open() as handle:
             for line in handle:
-                representative, member = line.split()
-                clusters[int(representative[1:])].append(int(member[1:]))
+                rep_id, member_id = line.split()
+                clusters[int(rep_id[1:])].append(int(member_id[1:]))
     keep: set[int] = set()
     for representative, members in clusters.items():
         by_family: dict[str, list[int]] = defaultdict(list)
@@ -349,7 +350,7 @@ def prepare_dataset(rfam_dir: str | Path, out_dir: str | Path, options: PrepareO
                 f"{assignment.get(accession, 'dropped')}\t{c['read']}\t{c['length_ok']}\t"
                 f"{c['kept']}\t{family.description}\n"
             )
-    split_doc = {
+    split_doc: dict[str, Any] = {
         "format": SPLIT_FORMAT,
         "seed": options.seed,
         "fractions": list(options.fractions),

@@ -374,10 +374,10 @@ def load_rfam_dir(folder: str | Path, *, source: str = "auto") -> RfamData:
     if source == "seed":
         from tqdm import tqdm
 
-        files = seed_files or [seed_file]
+        files = seed_files or ([seed_file] if seed_file is not None else [])
         for path in tqdm(files, desc="reading seeds", unit="file", disable=len(files) < 50):
             records.extend(read_stockholm(path, families))
-        sources.extend(p for p in files if p is not None)
+        sources.extend(files)
     elif source == "full":
         if family_fastas:
             for path in family_fastas:

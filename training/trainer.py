@@ -430,9 +430,10 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
             train_loss /= world
         metrics = evaluate(head, val_data, val_batches, temperature=config.temperature,
                            device=device, amp=amp)
-        row = {"epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0],
-               "train_loss": float(train_loss), **metrics,
-               "seconds": time.perf_counter() - started}
+        row: dict[str, float] = {
+            "epoch": epoch, "step": step, "lr": float(scheduler.get_last_lr()[0]),
+            "train_loss": float(train_loss), **metrics, "seconds": time.perf_counter() - started,
+        }
         history.append(row)
         log.log(
             logging.INFO if main else logging.DEBUG,
