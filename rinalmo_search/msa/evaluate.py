@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from ..seqio import SequenceRecord, atomic_write, read_fasta
-from .metrics import base_pair_f1, score_alignment
+from .metrics import base_pair_f1, score_alignment, subset
 from .pipeline import align_records
 from .stockholm import Stockholm, read_stockholm
 
@@ -35,12 +35,16 @@ log = logging.getLogger(__name__)
 #: element, CopA antisense RNA, RyhB sRNA, HDV ribozyme, S15 leader.
 DEFAULT_FAMILIES = ("RF00006", "RF00031", "RF00042", "RF00057", "RF00094", "RF00114")
 #: Retrieved set × aligner: what each score column measures.
-METHODS = ("ours", "blastn", "ours_mafft", "blastn_mafft")
+METHODS = ("ours", "blastn", "ours_mafft", "blastn_mafft", "ours_common", "blastn_common")
 METHOD_TITLES = {
     "ours": "our top-k, full pipeline",
     "blastn": "BLASTn top-k, full pipeline",
     "ours_mafft": "our top-k, MAFFT alone",
     "blastn_mafft": "BLASTn top-k, MAFFT alone",
+    # the two full-pipeline alignments scored on the seed members both tools retrieved: the
+    # same pairs, so alignment quality is compared without the sets' difference in difficulty
+    "ours_common": "our alignment, on members both tools found",
+    "blastn_common": "BLASTn-set alignment, on members both tools found",
 }
 
 
@@ -200,10 +204,13 @@ def evaluate_msa(
             reference = references[family]
             seed_names = set(reference.names)
             row = QueryScores(family=family, query=query.id, n_seed=len(reference.names))
+            members: dict[str, list[str]] = {}
+            finals: dict[str, Stockholm] = {}
             for source in ("ours", "blastn"):
                 ids = [query.id] + [
                     t for t in retrieved[source][query.id] if t in seed_names and t != query.id
                 ]
+                members[source] = ids
                 for method in (source, f"{source}_mafft"):
                     row.members[method] = len(ids)
                 if len(ids) < 2:
@@ -216,9 +223,19 @@ def evaluate_msa(
                                      threads=threads, aligner=aligner)
                 row.seconds[source] = time.perf_counter() - started
                 assert made.final is not None
+                finals[source] = made.final
                 for method, alignment in ((source, made.final), (f"{source}_mafft", made.draft)):
                     sps, cs, f1 = _score(alignment, reference)
                     row.sps[method], row.column_score[method], row.bp_f1[method] = sps, cs, f1
+            common = [name for name in members["ours"] if name in set(members["blastn"])]
+            for source in ("ours", "blastn"):
+                method = f"{source}_common"
+                row.members[method] = len(common)
+                if len(common) < 2:
+                    row.sps[method] = row.column_score[method] = row.bp_f1[method] = math.nan
+                    continue
+                sps, cs, f1 = _score(subset(finals[source], common), reference)
+                row.sps[method], row.column_score[method], row.bp_f1[method] = sps, cs, f1
             results.append(row)
             log.info("%s %s: SPS ours %.3f (n=%d), BLASTn %.3f (n=%d), MAFFT alone %.3f",
                      family, query.id, row.sps["ours"], row.members["ours"],
@@ -264,14 +281,16 @@ def summary_table(results: Sequence[QueryScores]) -> str:
     rows = family_means(results)
     header = (f"{'family':<9}{'seed':>5}  {'n ours':>6} {'SPS ours':>8}  {'n BLASTn':>8} "
               f"{'SPS BLASTn':>10}  {'SPS MAFFT alone':>15}  {'CS ours':>7} {'CS BLASTn':>9}  "
-              f"{'bpF1 ours':>9}")
+              f"{'bpF1 ours':>9}  {'n both':>6} {'SPS ours|both':>13} {'SPS BLASTn|both':>15}")
     lines = [header, "-" * len(header)]
 
     def line(label: str, seed: str, values: dict) -> str:
         return (f"{label:<9}{seed:>5}  {values['members_ours']:>6.1f} {values['sps_ours']:>8.3f}  "
                 f"{values['members_blastn']:>8.1f} {values['sps_blastn']:>10.3f}  "
                 f"{values['sps_ours_mafft']:>15.3f}  {values['cs_ours']:>7.3f} "
-                f"{values['cs_blastn']:>9.3f}  {values['bpf1_ours']:>9.3f}")
+                f"{values['cs_blastn']:>9.3f}  {values['bpf1_ours']:>9.3f}  "
+                f"{values['members_ours_common']:>6.1f} {values['sps_ours_common']:>13.3f} "
+                f"{values['sps_blastn_common']:>15.3f}")
 
     for row in rows:
         lines.append(line(str(row["family"]), str(row["n_seed"]), row))

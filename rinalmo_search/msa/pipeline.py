@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class Alignments:
         warnings: messages for the user.
         commands: command lines of the first round, in order.
         rounds: cmbuild/cmalign rounds run (0 without refinement).
+        seconds: wall time per stage: ``mafft``, ``alifold``, ``infernal`` (all rounds).
     """
 
     final: Stockholm | None
@@ -102,6 +104,7 @@ class Alignments:
     warnings: list[str]
     commands: list[list[str]]
     rounds: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def align_records(
@@ -130,19 +133,24 @@ def align_records(
     Raises:
         ToolError: a program missing or failing.
     """
+    clock = time.perf_counter()
     draft = draft_alignment([r.sequence for r in records], work, aligner=aligner, threads=threads)
+    seconds = {"mafft": time.perf_counter() - clock}
     commands = [draft.command] if draft.command else []
+    clock = time.perf_counter()
     structure, energy = consensus_structure(draft.rows)
+    seconds["alifold"] = time.perf_counter() - clock
     commands.append(["RNA.alifold", ALIFOLD_OPTIONS, f"(ViennaRNA {viennarna_version()})"])
     log.debug("consensus structure: %d base pairs, %.2f kcal/mol", structure.count("("), energy)
     neutral = [f"s{i}" for i in range(len(records))]
     draft_sto = Stockholm(names=neutral, rows=draft.rows, gc={"SS_cons": structure})
     named_draft = Stockholm(names=[r.id for r in records], rows=draft.rows, gc=dict(draft_sto.gc))
     if not refine:
-        return Alignments(None, named_draft, draft.aligner, draft.warnings, commands, 0)
+        return Alignments(None, named_draft, draft.aligner, draft.warnings, commands, 0, seconds)
     unaligned = work / "sequences.fasta"
     pairs = list(zip(neutral, records, strict=True))
     unaligned.write_text("".join(f">{n}\n{r.sequence.replace('I', 'N')}\n" for n, r in pairs))
+    clock = time.perf_counter()
     current, previous_rows = draft_sto, None
     for round_no in range(1, rounds + 1):
         # round 1 models the MAFFT draft; later rounds model the previous cmalign alignment
@@ -171,6 +179,7 @@ def align_records(
             gc={"SS_cons": aligned.gc["SS_cons"]},
         )
     rounds_run = round_no
+    seconds["infernal"] = time.perf_counter() - clock
     by_name = dict(zip(aligned.names, aligned.rows, strict=True))
     final = Stockholm(
         names=[r.id for r in records],
@@ -178,7 +187,9 @@ def align_records(
         gc={tag: aligned.gc[tag] for tag in ("SS_cons", "RF", "PP_cons") if tag in aligned.gc},
         gr={r.id: aligned.gr[n] for n, r in pairs if n in aligned.gr},
     )
-    return Alignments(final, named_draft, draft.aligner, draft.warnings, commands, rounds_run)
+    return Alignments(
+        final, named_draft, draft.aligner, draft.warnings, commands, rounds_run, seconds
+    )
 
 
 def build_msa(

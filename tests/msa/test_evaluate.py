@@ -41,6 +41,8 @@ def test_every_family_is_scored_for_every_method(results):
                 assert 0.0 <= row.column_score[method] <= 1.0
             else:
                 assert math.isnan(value)
+        both = row.members["ours_common"]
+        assert both <= min(row.members["ours"], row.members["blastn"])
     # RyhB and CopA seeds are close relatives: BLASTn finds several of them
     assert all(row.members["blastn"] >= 3 for row in results)
 
