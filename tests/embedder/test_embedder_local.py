@@ -13,7 +13,7 @@ from rinalmo_search.embedder.head import HeadConfig, HomologyHead
 from rinalmo_search.embedder.local import TorchEmbedder
 from rinalmo_search.embedder.pooling import mean_pool, residue_mask
 
-MANY = SEQUENCES + ["ACGU" * n for n in (3, 17, 40)] + ["GGGCCC", "AUAUAUAUAUAUAUAUAU"]
+MANY = SEQUENCES + ["ACGU" * 10, "GGGCCC"]
 
 
 def test_residue_mask_excludes_specials_and_padding() -> None:
@@ -42,8 +42,8 @@ def test_features_match_reference_pooling(micro_checkpoint: Path) -> None:
 
 
 def test_batched_equals_one_by_one() -> None:
-    head = HomologyHead(HeadConfig(input_dim=480, num_blocks=2)).eval()
-    embedder = TorchEmbedder(random_model("micro", 2), head, batch_size=4, progress=False)
+    head = HomologyHead(HeadConfig(input_dim=480, num_blocks=1)).eval()
+    embedder = TorchEmbedder(random_model("micro", 1), head, batch_size=3, progress=False)
     batched = embedder.embed(MANY)
     single = np.concatenate([embedder.embed([seq]) for seq in MANY])
     assert np.abs(batched - single).max() <= 1e-5
