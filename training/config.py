@@ -78,7 +78,8 @@ class LoraSection(_Section):
     r: int = Field(default=16, ge=1)
     alpha: float = Field(default=32.0, gt=0)
     targets: list[str] = Field(
-        default_factory=lambda: ["input_proj", "qkv", "out_proj", "ffn.0", "ffn.3", "output_proj"]
+        # not input_proj: HomologyHead.forward reads input_proj.weight, which LoRALinear lacks
+        default_factory=lambda: ["qkv", "out_proj", "ffn.0", "ffn.3", "output_proj"]
     )
 
 

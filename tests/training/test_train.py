@@ -225,3 +225,28 @@ def test_config_files_yaml_and_toml_agree_and_errors_name_the_field(train_split,
         cpu_fp16 = load_config(write_config(tmp_path, train_split, "w", amp="fp16",
                                             device="cpu"))
         train(cpu_fp16)
+
+
+def test_lora_fine_tuning_with_bf16_autocast(single_run, train_split, tmp_path) -> None:
+    """LoRA adapters on a trained head (bf16 autocast on CPU): only the adapters train, and
+    the saved model file holds merged plain weights that differ from the starting head."""
+    from rinalmo_search.embedder.model_file import load_model_file
+
+    _, base = single_run
+    config = load_config(write_config(
+        tmp_path, train_split, "lora", epochs=3, amp="bf16", init_from=str(base.model_path),
+        lora={"enabled": True, "r": 4, "alpha": 8}, optim={"lr": 1e-2},
+    ))
+    result = train(config)
+    assert all(np.isfinite(h["val_loss"]) for h in result.history)
+    start = load_model_file(base.model_path).head_state
+    assert result.history[0]["val_loss"] == pytest.approx(
+        base.history[base.best_epoch]["val_loss"], rel=2e-2)  # bf16 on the same head
+    if result.model_path is None:
+        pytest.fail(f"LoRA never improved the validation loss: {result.history}")
+    tuned = load_model_file(result.model_path).head_state
+    assert set(tuned) == set(start), "LoRA keys leaked into the model file"
+    changed = [k for k in start if not torch.equal(start[k], tuned[k])]
+    assert changed and all(k.endswith("weight") for k in changed)
+    # LayerNorms and biases are not adapted: they stay as they were
+    assert torch.equal(start["final_norm.weight"], tuned["final_norm.weight"])
