@@ -1,10 +1,11 @@
 """Start a real Galaxy server (from PyPI, in its own venv) on 127.0.0.1 for the tool tests.
 
 The server is configured to stay offline: requirements are resolved from ``PATH`` (no conda, no
-containers), SQLite, the local job runner, no Celery. Jobs inherit this process's environment,
-so the project's ``.venv/bin`` is put first on ``PATH`` (the wrappers call ``rinalmo-search``)
-and ``RINALMO_SEARCH_DB`` points at a Milvus Lite file prepared by the caller, the way a Galaxy
-administrator would configure it.
+containers), SQLite, the local job runner, no Celery. Galaxy's local runner starts jobs with a
+clean environment (only ``HOME``, ``PATH``, ``TMPDIR``, ``LC_CTYPE`` pass), so the settings the
+wrappers read (``RINALMO_SEARCH_DB`` and friends) go into the job configuration's ``env``
+entries, exactly where a Galaxy administrator puts them; the project's ``.venv/bin`` is on the
+server's ``PATH`` so that jobs find ``rinalmo-search``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -59,7 +61,11 @@ def free_port() -> int:
 
 
 def write_config(
-    workdir: Path, tool_files: Sequence[Path], data_table_conf: Path, admin_key: str
+    workdir: Path,
+    tool_files: Sequence[Path],
+    data_table_conf: Path,
+    admin_key: str,
+    job_env: Mapping[str, str],
 ) -> Path:
     """Write ``galaxy.yml`` and the files it names into ``workdir``; return the config path."""
     tool_conf = workdir / "tool_conf.xml"
@@ -106,6 +112,21 @@ def write_config(
         "database_auto_migrate": True,
         "display_servers": "",
         "sentry_dsn": None,
+        # One local destination whose env entries every job exports (admin-style settings).
+        "job_config": {
+            "runners": {
+                "local": {"load": "galaxy.jobs.runners.local:LocalJobRunner", "workers": 2}
+            },
+            "execution": {
+                "default": "local_env",
+                "environments": {
+                    "local_env": {
+                        "runner": "local",
+                        "env": [{"name": name, "value": value} for name, value in job_env.items()],
+                    }
+                },
+            },
+        },
     }
     shed_conf = workdir / "shed_tool_conf.xml"
     shed_conf.write_text(
@@ -192,8 +213,7 @@ def running_galaxy(
         workdir: empty folder for the configuration, database, datasets and job folders.
         tool_files: tool XML files to load.
         data_table_conf: a ``tool_data_table_conf.xml`` for the tools' data tables.
-        job_env: extra environment for the server, inherited by its jobs (its ``PATH`` comes
-            after the Galaxy venv's ``bin``).
+        job_env: variables every job exports (written into the job configuration).
 
     Yields:
         The running server; it is stopped (process group terminated) when the block exits.
@@ -204,15 +224,15 @@ def running_galaxy(
             f"{galaxy_web} not found (expected a Galaxy venv: run tests/galaxy/setup_galaxy.sh)"
         )
     admin_key = secrets.token_hex(16)
-    config = write_config(workdir, tool_files, data_table_conf, admin_key)
+    config = write_config(workdir, tool_files, data_table_conf, admin_key, job_env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "galaxy.log"
-    env = {**os.environ, **job_env}
+    env = dict(os.environ)
     # Galaxy's own jobs (uploads, metadata) run `python` from VIRTUAL_ENV; tool commands find
-    # the project's executables further down PATH.
+    # rinalmo-search in the project's venv, next on PATH.
     env["VIRTUAL_ENV"] = str(GALAXY_VENV)
-    env["PATH"] = os.pathsep.join([str(GALAXY_VENV / "bin"), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(GALAXY_VENV / "bin"), str(VENV_BIN), env.get("PATH", "")])
     env["TMPDIR"] = str(workdir / "data" / "tmp")
     with log_path.open("w", encoding="utf-8") as log_file:
         process = subprocess.Popen(
@@ -223,6 +243,11 @@ def running_galaxy(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    # A SIGTERM to this process (a CI timeout) must still stop the server: turn it into an
+    # exception so that the `finally` below runs.
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
         seconds = wait_until_up(url, process, log_path)
         log.info("Galaxy answered at %s after %.0f s", url, seconds)
@@ -238,3 +263,9 @@ def running_galaxy(
         yield GalaxyServer(url=url, admin_key=admin_key, user_key=user_key, log_path=log_path)
     finally:
         stop(process)
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(f"terminated by signal {signum} while Galaxy was running")

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from galaxy.tool_util.parser import get_tool_source
-from galaxy_server import REPO_ROOT, SUITE_DIR, TEST_DATA, VENV_BIN, running_galaxy, tool_files
+from galaxy_server import GALAXY_VENV, SUITE_DIR, TEST_DATA, VENV_BIN, running_galaxy, tool_files
 
 log = logging.getLogger(__name__)
 pytestmark = pytest.mark.galaxy
 
 PLANEMO_TIMEOUT_S = 1800
+SETUP_TIMEOUT_S = 1800
 
 
 def count_tool_tests(paths: list[Path]) -> int:
@@ -59,7 +60,14 @@ def summarise(report: dict) -> tuple[int, int, list[str]]:
     return passed, failed, failures
 
 
+def ensure_galaxy_venv() -> None:
+    """Install Galaxy into its venv if needed (idempotent; about a second when installed)."""
+    script = Path(__file__).with_name("setup_galaxy.sh")
+    subprocess.run(["bash", str(script), str(GALAXY_VENV)], check=True, timeout=SETUP_TIMEOUT_S)
+
+
 def test_tool_tests_pass_on_real_galaxy(tmp_path: Path, planemo: Path) -> None:
+    ensure_galaxy_venv()
     tools = tool_files()
     expected = count_tool_tests(tools)
     assert expected >= 1, f"no <test> found in {SUITE_DIR}"
@@ -77,7 +85,6 @@ def test_tool_tests_pass_on_real_galaxy(tmp_path: Path, planemo: Path) -> None:
         encoding="utf-8",
     )
     job_env = {
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "RINALMO_SEARCH_DB": str(db),
         "RINALMO_SEARCH_EMBEDDER": "local",
         "RINALMO_SEARCH_THREADS": "1",
@@ -97,12 +104,13 @@ def test_tool_tests_pass_on_real_galaxy(tmp_path: Path, planemo: Path) -> None:
                 "--galaxy_url", galaxy.url,
                 "--galaxy_admin_key", galaxy.admin_key,
                 "--galaxy_user_key", galaxy.user_key,
+                "--test_output", str(tmp_path / "tool_test_output.html"),
                 "--test_output_json", str(json_report),
                 "--test_output_xunit", str(xunit_report),
                 "--test_timeout", "600",
                 *map(str, tools),
             ],
-            cwd=REPO_ROOT,
+            cwd=tmp_path,
             env={**os.environ, "TMPDIR": str(planemo_tmp)},
             capture_output=True,
             text=True,
