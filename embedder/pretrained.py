@@ -46,7 +46,7 @@ ZENODO_RECORD = "15043668"
 ZENODO_FILES = f"https://zenodo.org/records/{ZENODO_RECORD}/files"
 
 _IGNORED_PREFIXES = ("lm_mask_head.",)
-_WRAPPER_PREFIXES = ("lm.", "rinalmo.")
+_WRAPPER_PREFIXES = ("lm.", "rinalmo.", "model.", "module.")
 _ROTARY_SUFFIX = ".rotary_emb.inv_freq"
 _BLOCK_KEY = re.compile(r"^transformer\.blocks\.(\d+)\.")
 
@@ -245,7 +245,8 @@ def unwrap_state_dict(loaded: Any, *, source: str = "checkpoint") -> dict[str, T
 
     Accepts a plain state dict, a dict holding one under ``state_dict`` or ``model``
     (Lightning and similar), and fine-tuned layouts whose language-model keys start with
-    ``lm.`` or ``rinalmo.`` (other keys, the task heads, are dropped).
+    ``lm.`` or ``rinalmo.`` (or ``model.``/``module.`` wrappers); other keys, the task heads,
+    are dropped.
     """
     if isinstance(loaded, Mapping):
         for wrapper in ("state_dict", "model"):

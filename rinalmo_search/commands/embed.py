@@ -65,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=8, metavar="N", help="sequences per forward pass"
     )
     parser.add_argument(
+        "--heads",
+        type=int,
+        metavar="N",
+        help="attention heads of a non-preset checkpoint (not visible in its tensors; "
+        "every official preset has 20)",
+    )
+    parser.add_argument(
         "--dtype",
         choices=("float32", "bfloat16"),
         default="float32",
@@ -134,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
     model_name = args.model or settings.model or ""
     if args.features == "backbone":
         if args.checkpoint:
-            embedder = TorchEmbedder.from_checkpoint(args.checkpoint, **options)
+            from rinalmo_search.embedder.pretrained import load_backbone
+
+            overrides = {"num_heads": args.heads} if args.heads else {}
+            embedder = TorchEmbedder(load_backbone(args.checkpoint, **overrides), None,
+                                     **options)  # type: ignore[arg-type]
         elif model_name.endswith(".pt"):
             embedder = TorchEmbedder.from_model_file(model_name, **options)
         else:
