@@ -9,7 +9,9 @@ from evaluation_helpers import mutate
 from rinalmo_search.errors import ConfigError, InputError
 from rinalmo_search.hits import Hit
 from rinalmo_search.rerank import (
+    GAP_OPEN,
     MATCH,
+    MISMATCH,
     RERANK_METHODS,
     alignment_significance,
     rerank,
@@ -19,13 +21,16 @@ from rinalmo_search.seqio import SequenceRecord
 
 
 def test_sw_scores_by_hand() -> None:
-    # identical 20-mer: 20 matches; one mismatch in the middle of 21: 10*2 - 3 + 10*2 (or 20)
+    # identical 20-mer: 20 matches
     query = "ACGUACGUACGUACGUACGU"
-    scores = sw_scores(query, [query, "GGGGGGGGGG", query[:10] + "A" + query[10:]])
+    mismatch = query[:10] + ("A" if query[10] != "A" else "C") + query[11:]
+    scores = sw_scores(query, [query, "GGGGGGGGGG", query[:10] + "A" + query[10:], mismatch])
     assert scores[0] == 20 * MATCH
-    assert scores[1] <= 2 * MATCH  # at most a G/G match run of the query (no GG in it)
-    # inserting one base: either a gap (-7) or the better of the halves
-    assert scores[2] == max(20 * MATCH - 7, 10 * MATCH + 10 * MATCH - 7, 10 * MATCH)
+    assert scores[1] == MATCH  # the query has no GG: one G/G match at best
+    # one inserted base: a one-position gap, or one half alone
+    assert scores[2] == max(20 * MATCH - GAP_OPEN, 10 * MATCH)
+    # one mismatch in the middle: 19 matches and a mismatch, or one half alone
+    assert scores[3] == max(19 * MATCH + MISMATCH, 10 * MATCH)
     # significance grows with the raw score and falls with the query length
     sig = alignment_significance(np.array([10.0, 40.0]), 100)
     assert sig[1] > sig[0]
