@@ -40,9 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "embed",
         help="write RiNALMo backbone features or homology embeddings of a FASTA as .npy",
-        description="Embed every record of FASTA files and write an (n x d) float32 .npy array. "
-        "--features backbone: residue-mean-pooled final-layer RiNALMo features of an official "
-        "checkpoint; --features head: the model's unit-length homology embeddings.",
+        description="Embed every record of FASTA files and write an (n x d) float32 .npy "
+        "array.\n  --features backbone: residue-mean-pooled final-layer RiNALMo features of an "
+        "official checkpoint\n  --features head: the model's unit-length homology embeddings",
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
