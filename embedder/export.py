@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,11 @@ def script_module(embedder_or_module: Embedder | nn.Module) -> torch.jit.ScriptM
     module = export_module(embedder_or_module)
     for parameter in module.parameters():
         parameter.requires_grad_(False)
-    return torch.jit.script(module)
+    with warnings.catch_warnings():
+        # deprecated in favour of torch.export, but TorchScript is what Triton's libtorch
+        # backend loads
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        return torch.jit.script(module)
 
 
 def export_torchscript(embedder_or_module: Embedder | nn.Module, path: str | Path) -> Path:
