@@ -122,3 +122,13 @@ def test_bad_options_and_inputs(shared_rfam: Path, tmp_path: Path) -> None:
         prepare_dataset(shared_rfam, tmp_path, PrepareOptions(families=["RF99999"]))
     with pytest.raises(InputError, match="not a split folder"):
         load_split(tmp_path)
+
+
+def test_missing_mmseqs_is_a_tool_error_with_advice(shared_rfam: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from rinalmo_search.errors import ToolError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without mmseqs
+    with pytest.raises(ToolError, match="MMseqs2 not found.*--dedup exact"):
+        prepare_dataset(shared_rfam, tmp_path / "out",
+                        PrepareOptions(families=["RF00002", "RF00006"]))
