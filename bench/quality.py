@@ -1,0 +1,258 @@
+"""Retrieval quality of every tool on the same queries and database (the ``evaluate`` protocol).
+
+Reuses :mod:`rinalmo_search.evaluation` (split, labelling, metrics, our two-stage search, the
+BLASTn / nhmmer / MMseqs2 runners) and adds the one-sequence-CM ``cmsearch`` peer
+(:mod:`single_cm`). What differs from ``rinalmo-search evaluate`` is the size, so that a
+benchmark run fits in the time it has:
+
+* a deterministic sample of ``families`` test families (and as many validation families, which
+  fix our score threshold), at most ``queries_per_family`` queries each;
+* the database is those families' complete membership plus whole *training* families drawn at
+  random as decoys until about ``db_size`` sequences (``db_size=0``: every sequence, as
+  ``evaluate`` does);
+* ``cmsearch-1seq`` runs on the first ``cm_queries`` queries only (one per family); every tool
+  is also scored on that subset, so that row compares like with like.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import single_cm
+
+from rinalmo_search.errors import RinalmoSearchError
+from rinalmo_search.evaluation.metrics import QueryResult
+from rinalmo_search.evaluation.protocol import (
+    ToolRun,
+    calibrate_threshold,
+    embed_in_batches,
+    label_run,
+    peer_run,
+    run_model,
+    score_run,
+)
+from rinalmo_search.evaluation.runner import load_model
+from rinalmo_search.evaluation.split import Split, make_split
+from rinalmo_search.seqio import SequenceRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QualitySetup:
+    """The sampled split, its queries, and what was sampled (for the report)."""
+
+    split: Split
+    queries: list[SequenceRecord]
+    validation: list[SequenceRecord]
+    note: str
+
+
+@dataclass
+class QualityResult:
+    """Everything the report needs from the quality section."""
+
+    meta: dict[str, object]
+    runs: list[dict[str, object]] = field(default_factory=list)
+    subset: dict[str, object] = field(default_factory=dict)
+    pr_curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    embeddings: dict[str, object] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _pick(rng: np.random.Generator, items: Sequence[str], n: int) -> list[str]:
+    if n <= 0 or n >= len(items):
+        return list(items)
+    return sorted(rng.choice(list(items), size=n, replace=False).tolist())
+
+
+def prepare(
+    records: Sequence[SequenceRecord],
+    *,
+    split: Split | None = None,
+    families: int,
+    queries_per_family: int,
+    db_size: int,
+    seed: int = 0,
+) -> QualitySetup:
+    """Sample test/validation families, build the database and pick the queries.
+
+    Arguments:
+        records: every labelled sequence (the Rfam seeds).
+        split: a prepared split; default: :func:`make_split` of ``records`` (its default seed).
+        families: test families to query (and validation families to calibrate); 0 = all.
+        queries_per_family: at most this many queries per family.
+        db_size: approximate database size (0 = every sequence).
+        seed: sampling seed.
+    """
+    if split is None:
+        split = Split(list(records), make_split(records), {},
+                      source="make_split() of the Rfam seeds (default seed)")
+        for record in split.records:
+            split.family_clan.setdefault(record.family, record.clan)
+    sizes = split.family_sizes()
+    rng = np.random.default_rng(seed)
+    eligible = {side: [f for f in split.families(side) if sizes[f] >= 4]
+                for side in ("test", "valid")}
+    chosen = {side: set(_pick(rng, eligible[side], families)) for side in eligible}
+    keep = chosen["test"] | chosen["valid"]
+    if db_size > 0:
+        total = sum(sizes[f] for f in keep)
+        decoys = [f for f in split.families("train")]
+        for index in rng.permutation(len(decoys)):
+            if total >= db_size:
+                break
+            keep.add(decoys[index])
+            total += sizes[decoys[index]]
+        database = [r for r in split.records if r.family in keep]
+        family_split = {f: s for f, s in split.family_split.items() if f in keep}
+    else:
+        database = list(split.records)
+        family_split = dict(split.family_split)
+    for side in ("test", "valid"):  # unchosen test/validation families are not queried
+        for family in eligible[side]:
+            if family in family_split and family not in chosen[side]:
+                family_split[family] = "train"
+    sub = Split(database, family_split, dict(split.family_clan), source=split.source)
+    queries = sub.queries("test", max_per_family=queries_per_family, seed=seed)
+    validation = sub.queries("valid", max_per_family=queries_per_family, seed=seed)
+    note = (
+        f"{len({q.family for q in queries})} test families ({len(queries)} queries, at most "
+        f"{queries_per_family} per family) and {len({q.family for q in validation})} "
+        f"validation families ({len(validation)} queries) drawn from {split.source}; database "
+        f"{len(database)} sequences of {len({r.family for r in database})} families"
+        + ("" if db_size <= 0 else " (the drawn families plus random training families as "
+           "decoys; `evaluate` uses every sequence)")
+    )
+    return QualitySetup(sub, queries, validation, note)
+
+
+def pooled_pr_curve(results: Sequence[QueryResult], points: int = 200) -> dict[str, list[float]]:
+    """Precision–recall over all queries' hits pooled and cut at every score (micro average).
+
+    Recall is over every positive of every query (found or not), so a tool that reports few
+    hits ends its curve early.
+    """
+    if not results:
+        return {"precision": [], "recall": []}
+    scores = np.concatenate([r.scores for r in results])
+    relevant = np.concatenate([r.relevant for r in results]).astype(np.float64)
+    n_pos = sum(r.n_pos for r in results)
+    if scores.size == 0 or n_pos == 0:
+        return {"precision": [], "recall": []}
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(relevant[order])
+    precision = tp / np.arange(1, tp.size + 1)
+    recall = tp / n_pos
+    take = np.unique(np.linspace(0, tp.size - 1, min(points, tp.size)).astype(int))
+    return {"precision": precision[take].round(4).tolist(),
+            "recall": recall[take].round(4).tolist()}
+
+
+def _summarise(run: ToolRun, summary: dict[str, dict[str, float]]) -> dict[str, object]:
+    return {
+        "tool": run.name,
+        "queries": run.n_queries,
+        "seconds": {k: round(v, 3) for k, v in run.seconds.items()},
+        "seconds_per_query": run.seconds_per_query,
+        "threshold": run.threshold,
+        "details": {k: v for k, v in run.details.items()},
+        "metrics": summary,
+    }
+
+
+def run_quality(
+    setup: QualitySetup,
+    *,
+    models: Sequence[str],
+    peers: Sequence[str],
+    reranks: Sequence[str] = ("none", "sw"),
+    cm_queries: int = 0,
+    cm_calibrate_mb: float = 0.01,
+    top_k: int = 1000,
+    evalue: float = 1e-3,
+    threads: int = 1,
+) -> QualityResult:
+    """Run our models (each re-ranking method) and the peers on ``setup``; score everything.
+
+    Models that cannot be loaded here (e.g. RiNALMo weights not downloaded) are skipped and
+    listed with the reason.
+    """
+    split, queries, validation = setup.split, setup.queries, setup.validation
+    database = split.records
+    result = QualityResult(meta={
+        "note": setup.note, "queries": len(queries),
+        "families": len({q.family for q in queries}),
+        "validation_queries": len(validation), "database": len(database),
+        "top_k": top_k, "evalue": evalue, "threads": threads,
+    })
+    runs: list[ToolRun] = []
+    for name in models:
+        try:
+            start = time.perf_counter()
+            embedder = load_model(name)
+            load_seconds = time.perf_counter() - start
+        except (RinalmoSearchError, OSError, ImportError) as error:
+            result.skipped[name] = str(error).splitlines()[0]
+            log.warning("model %s skipped: %s", name, result.skipped[name])
+            continue
+        start = time.perf_counter()
+        vectors = embed_in_batches(embedder, database, desc=f"embedding database ({name})")
+        index_seconds = time.perf_counter() - start
+        for method in reranks:
+            run = run_model(name, embedder, queries, database, top_k=top_k,
+                            rerank_method=method, threads=threads, database_vectors=vectors)
+            run.seconds["index"] = index_seconds
+            run.details["model_load_s"] = round(load_seconds, 3)
+            if validation:
+                check = run_model(name, embedder, validation, database, top_k=top_k,
+                                  rerank_method=method, threads=threads,
+                                  database_vectors=vectors)
+                run.threshold = calibrate_threshold(check, validation, split)
+            runs.append(run)
+        if not result.embeddings:
+            test_families = {q.family for q in queries}
+            rows = [i for i, r in enumerate(database) if r.family in test_families]
+            result.embeddings = {
+                "model": name,
+                "vectors": vectors[rows],
+                "family": [database[i].family for i in rows],
+                "clan": [database[i].clan for i in rows],
+            }
+    for name in peers:
+        try:
+            runs.append(peer_run(name, queries, database, threads=threads, evalue=evalue,
+                                 max_hits=top_k))
+        except RinalmoSearchError as error:
+            result.skipped[name] = str(error).splitlines()[0]
+    subset: list[SequenceRecord] = []
+    if cm_queries > 0:
+        seen: set[str] = set()
+        for query in queries:
+            if query.family not in seen:
+                seen.add(query.family)
+                subset.append(query)
+        subset = subset[:cm_queries]
+        try:
+            runs.append(single_cm.run_single_cm(subset, database, evalue=evalue,
+                                                max_hits=top_k, calibrate_mb=cm_calibrate_mb,
+                                                threads=threads))
+        except RinalmoSearchError as error:
+            result.skipped[single_cm.NAME] = str(error).splitlines()[0]
+            subset = []
+    for run in runs:
+        run_queries = subset if run.name == single_cm.NAME else queries
+        result.runs.append(_summarise(run, score_run(run, run_queries, split)))
+        result.pr_curves[run.name] = pooled_pr_curve(label_run(run, run_queries, split))
+    if subset:
+        result.subset = {
+            "queries": len(subset),
+            "calibration": f"cmcalibrate -L {cm_calibrate_mb}",
+            "rows": [{"tool": run.name,
+                      "metrics": score_run(run, subset, split)["all"]} for run in runs],
+        }
+    return result

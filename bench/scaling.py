@@ -1,0 +1,301 @@
+"""Speed and scaling: per-query latency and index build time against database size.
+
+Databases are nested (each size contains the smaller ones): the real Rfam seed sequences in a
+fixed random order, then — past the 62.5k real ones — mutated copies of them (substitutions at
+``rate``, insertions and deletions at ``rate/10`` each, the model of
+:func:`rinalmo_search.simulate.mutate`, vectorised here so that a million copies take seconds).
+Queries are the first real sequences of that order, so every database holds them.
+
+Per tool and size:
+
+* **ours** (each loadable model): the product's path — :func:`~rinalmo_search.pipeline.
+  index_records` into a fresh Milvus Lite collection (HNSW, default settings), ``flush`` and
+  :meth:`~rinalmo_search.milvus.VectorStore.wait_for_index` (index build = embed + insert +
+  HNSW); then each query alone through :func:`~rinalmo_search.pipeline.search_records`
+  (embed → HNSW top-``top_k`` → re-ranking), once with stage 1 only and once with the default
+  re-ranker. Model load time is measured once, apart.
+* **BLASTn**: ``makeblastdb`` once (index build), then one ``blastn`` process per query.
+* **MMseqs2**: ``createdb`` + ``createindex`` once (index build), then one ``easy-search``
+  per query against the indexed database.
+
+Each peer is also timed with all queries in one call (``batch``: seconds per query), which
+amortises its start-up and database loading.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rinalmo_search.milvus import VectorStore
+from tqdm import tqdm
+
+from rinalmo_search.errors import RinalmoSearchError, ToolError
+from rinalmo_search.evaluation.runner import load_model
+from rinalmo_search.pipeline import index_records, search_records
+from rinalmo_search.rerank import DEFAULT_RERANK
+from rinalmo_search.seqio import SequenceRecord
+
+log = logging.getLogger(__name__)
+
+_BASES = np.frombuffer(b"ACGU", dtype=np.uint8)
+
+
+def mutate_fast(sequence: str, rng: np.random.Generator, *, rate: float) -> str:
+    """Vectorised :func:`rinalmo_search.simulate.mutate` (same rates, different random draws)."""
+    seq = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8).copy()
+    draws = rng.random(seq.size)
+    substitute = draws < rate
+    seq[substitute] = _BASES[rng.integers(0, 4, int(substitute.sum()))]
+    keep = draws >= rate / 10
+    inserts = rng.random(seq.size) < rate / 10
+    # position i emits its residue (unless deleted), then an inserted residue (if drawn)
+    pairs = np.stack([seq, _BASES[rng.integers(0, 4, seq.size)]], axis=1).ravel()
+    out = pairs[np.stack([keep, inserts], axis=1).ravel()]
+    return out.tobytes().decode("ascii") or sequence
+
+
+def nested_databases(
+    records: Sequence[SequenceRecord], max_size: int, *, n_queries: int, rate: float = 0.15,
+    seed: int = 0,
+) -> tuple[list[SequenceRecord], list[SequenceRecord]]:
+    """The largest database (smaller ones are its prefixes) and the queries."""
+    rng = np.random.default_rng(seed)
+    real = [records[i] for i in rng.permutation(len(records))]
+    database = real[:max_size]
+    for index in tqdm(range(max_size - len(database)), desc="mutated copies", unit="seq",
+                      disable=max_size <= len(real), leave=False):
+        source = real[index % len(real)]
+        database.append(SequenceRecord(
+            id=f"{source.id}|mut{index}", sequence=mutate_fast(source.sequence, rng, rate=rate),
+            family=source.family, clan=source.clan, description="mutated copy",
+        ))
+    return database, real[:n_queries]
+
+
+def _run(command: Sequence[str]) -> None:
+    try:
+        done = subprocess.run(list(command), capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ToolError(f"{command[0]}: program not found on PATH", command=list(command)) from None
+    if done.returncode != 0:
+        raise ToolError(f"{command[0]} failed with exit code {done.returncode}",
+                        command=list(command), stderr=done.stderr[-2000:])
+
+
+def _write_fasta(records: Sequence[SequenceRecord], path: Path) -> None:
+    with path.open("w") as handle:
+        for index, record in enumerate(records):
+            handle.write(f">s{index}\n{record.sequence}\n")
+
+
+@dataclass
+class Timing:
+    """One tool at one database size."""
+
+    tool: str
+    size: int
+    index_seconds: float
+    latencies: list[float]
+    batch_seconds_per_query: float | None = None
+    details: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form with p50/p95 (seconds)."""
+        lat = np.asarray(self.latencies)
+        return {
+            "tool": self.tool, "size": self.size,
+            "index_seconds": round(self.index_seconds, 3),
+            "p50": float(np.percentile(lat, 50)) if lat.size else None,
+            "p95": float(np.percentile(lat, 95)) if lat.size else None,
+            "n_queries": int(lat.size),
+            "batch_seconds_per_query": self.batch_seconds_per_query,
+            "details": self.details,
+        }
+
+
+def _time_each(queries: Sequence[SequenceRecord], work: Path,
+               search: Callable[[Path], None], desc: str) -> list[float]:
+    latencies = []
+    for index, query in enumerate(tqdm(queries, desc=desc, unit="query", leave=False)):
+        path = work / f"q{index}.fa"
+        _write_fasta([query], path)
+        start = time.perf_counter()
+        search(path)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def time_blastn(database_fa: Path, queries: Sequence[SequenceRecord], work: Path, size: int, *,
+                top_k: int, evalue: float, threads: int) -> Timing:
+    """makeblastdb once, then one blastn per query, then all queries in one call."""
+    start = time.perf_counter()
+    _run(["makeblastdb", "-dbtype", "nucl", "-in", str(database_fa), "-out", str(work / "bdb")])
+    index_seconds = time.perf_counter() - start
+
+    def search(query: Path) -> None:
+        _run(["blastn", "-task", "blastn", "-query", str(query), "-db", str(work / "bdb"),
+              "-outfmt", "6 qseqid sseqid evalue bitscore", "-evalue", str(evalue),
+              "-strand", "plus", "-max_target_seqs", str(top_k), "-num_threads", str(threads),
+              "-out", str(work / "blast.tsv")])
+
+    latencies = _time_each(queries, work, search, f"blastn {size}")
+    _write_fasta(queries, work / "all.fa")
+    start = time.perf_counter()
+    search(work / "all.fa")
+    batch = (time.perf_counter() - start) / len(queries)
+    return Timing("blastn", size, index_seconds, latencies, batch,
+                  {"index": "makeblastdb", "per_query": "blastn -task blastn (one process)"})
+
+
+def time_mmseqs(database_fa: Path, queries: Sequence[SequenceRecord], work: Path, size: int, *,
+                top_k: int, evalue: float, threads: int) -> Timing:
+    """createdb + createindex once, then one easy-search per query, then one batch call."""
+    target = work / "mdb"
+    tmp = work / "mtmp"
+    start = time.perf_counter()
+    _run(["mmseqs", "createdb", str(database_fa), str(target), "-v", "1"])
+    _run(["mmseqs", "createindex", str(target), str(tmp), "--search-type", "3",
+          "--threads", str(threads), "-v", "1"])
+    index_seconds = time.perf_counter() - start
+
+    def search(query: Path) -> None:
+        _run(["mmseqs", "easy-search", str(query), str(target), str(work / "mm.m8"), str(tmp),
+              "--search-type", "3", "--strand", "1", "-e", str(evalue), "--max-seqs",
+              str(top_k), "--threads", str(threads), "-v", "1"])
+
+    latencies = _time_each(queries, work, search, f"mmseqs {size}")
+    _write_fasta(queries, work / "all.fa")
+    start = time.perf_counter()
+    search(work / "all.fa")
+    batch = (time.perf_counter() - start) / len(queries)
+    return Timing("mmseqs", size, index_seconds, latencies, batch,
+                  {"index": "createdb + createindex --search-type 3",
+                   "per_query": "easy-search against the indexed database (one process)"})
+
+
+def time_ours(model: str, database: Sequence[SequenceRecord], queries: Sequence[SequenceRecord],
+              work: Path, size: int, *, top_k: int, threads: int) -> list[Timing]:
+    """Index into Milvus Lite (HNSW) and time single-query searches, without and with stage 2."""
+    start = time.perf_counter()
+    embedder = load_model(model)
+    load_seconds = time.perf_counter() - start
+    store = VectorStore(str(work / f"{model}.db"), collection="bench")
+    try:
+        start = time.perf_counter()
+        report = index_records(database, store, embedder, progress=True)
+        inserted = time.perf_counter() - start
+        start = time.perf_counter()
+        store.wait_for_index()
+        waited = time.perf_counter() - start
+        index_seconds = inserted + waited
+        search_records(queries[:1], store, embedder, top_k=top_k)  # load the collection
+        timings = []
+        for method in dict.fromkeys(("none", DEFAULT_RERANK)):
+            latencies = []
+            for query in tqdm(queries, desc=f"{model}+{method} {size}", unit="query",
+                              leave=False):
+                start = time.perf_counter()
+                search_records([query], store, embedder, top_k=top_k, rerank=method,
+                               threads=threads)
+                latencies.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            search_records(list(queries), store, embedder, top_k=top_k, rerank=method,
+                           threads=threads)
+            batch = (time.perf_counter() - start) / len(queries)
+            label = model if method == "none" else f"{model}+{method}"
+            timings.append(Timing(label, size, index_seconds, latencies, batch, {
+                "model_load_s": round(load_seconds, 3),
+                "index_embed_insert_s": round(inserted, 3),
+                "index_hnsw_wait_s": round(waited, 3),
+                "stored": report.n_total, "store": "Milvus Lite, HNSW (default settings)",
+                "rerank": method,
+            }))
+        return timings
+    finally:
+        store.close()
+        embedder.close()
+
+
+def growth_exponent(sizes: Sequence[int], values: Sequence[float | None]) -> float | None:
+    """Slope of log(value) against log(size) (least squares); None with fewer than 2 sizes."""
+    pairs = [(s, v) for s, v in zip(sizes, values, strict=True) if v is not None and v > 0]
+    if len(pairs) < 2:
+        return None
+    x = np.log([p[0] for p in pairs])
+    y = np.log([p[1] for p in pairs])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def run_scaling(
+    records: Sequence[SequenceRecord],
+    sizes: Sequence[int],
+    *,
+    models: Sequence[str],
+    peers: Sequence[str] = ("blastn", "mmseqs"),
+    n_queries: int = 20,
+    top_k: int = 100,
+    evalue: float = 1e-3,
+    threads: int = 1,
+    workdir: str | Path | None = None,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Time every tool at every size; returns rows, exponents and ratios to BLASTn."""
+    sizes = sorted(sizes)
+    database, queries = nested_databases(records, sizes[-1], n_queries=n_queries, seed=seed)
+    n_real = min(len(records), sizes[-1])
+    rows: list[dict[str, object]] = []
+    skipped: dict[str, str] = {}
+    for size in sizes:
+        subset = database[:size]
+        with tempfile.TemporaryDirectory(prefix=f"bench-scale-{size}-", dir=workdir) as folder:
+            work = Path(folder)
+            _write_fasta(subset, work / "db.fa")
+            for peer in peers:
+                runner = {"blastn": time_blastn, "mmseqs": time_mmseqs}[peer]
+                program = {"blastn": "blastn", "mmseqs": "mmseqs"}[peer]
+                if shutil.which(program) is None:
+                    skipped[peer] = f"{program} not found on PATH"
+                    continue
+                log.info("scaling: %s at %d", peer, size)
+                rows.append(runner(work / "db.fa", queries, work, size, top_k=top_k,
+                                   evalue=evalue, threads=threads).as_dict())
+            for model in models:
+                if model in skipped:
+                    continue
+                log.info("scaling: %s at %d", model, size)
+                try:
+                    timings = time_ours(model, subset, queries, work, size, top_k=top_k,
+                                        threads=threads)
+                except (RinalmoSearchError, OSError, ImportError) as error:
+                    skipped[model] = str(error).splitlines()[0]
+                    continue
+                rows.extend(t.as_dict() for t in timings)
+    tools = list(dict.fromkeys(str(r["tool"]) for r in rows))
+    blast = {r["size"]: r["p50"] for r in rows if r["tool"] == "blastn"}
+    for row in rows:
+        reference = blast.get(row["size"])
+        row["ratio_to_blastn_p50"] = (row["p50"] / reference) if reference and row["p50"] else None
+    exponents = {}
+    for tool in tools:
+        mine = [r for r in rows if r["tool"] == tool]
+        exponents[tool] = {
+            "p50": growth_exponent([r["size"] for r in mine], [r["p50"] for r in mine]),
+            "index": growth_exponent([r["size"] for r in mine],
+                                     [r["index_seconds"] for r in mine]),
+        }
+    return {
+        "sizes": list(sizes), "n_queries": len(queries), "top_k": top_k, "evalue": evalue,
+        "threads": threads, "rows": rows, "exponents": exponents, "skipped": skipped,
+        "database": (f"nested: {n_real} real Rfam seed sequences in random order"
+                     + (f", then {sizes[-1] - n_real} mutated copies of them (substitution rate "
+                        "0.15, indel rate 0.015 each)" if sizes[-1] > n_real else "")
+                     + "; queries are real sequences contained in every size"),
+    }
