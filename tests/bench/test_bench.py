@@ -1,0 +1,136 @@
+"""The benchmark: ``bench/run.py --quick`` end to end (report structure), and its helpers.
+
+The quick run uses the real tools (BLASTn, MMseqs2, nhmmer, Infernal), Milvus Lite and the
+shared Rfam seeds; it checks what the report contains, not the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rinalmo_search.evaluation.metrics import METRICS, QueryResult
+from rinalmo_search.seqio import SequenceRecord
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import quality  # noqa: E402
+import report  # noqa: E402
+import scaling  # noqa: E402
+import single_cm  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory, shared_rfam: Path) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "out"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(out),
+         "--rfam", str(shared_rfam)],
+        capture_output=True, text=True, timeout=1500, cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_quick_run_writes_scaling_rows_for_every_tool_and_size(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    scale = results["scaling"]
+    tools = {row["tool"] for row in scale["rows"]}
+    assert {"blastn", "mmseqs", "kmer", "kmer+sw"} <= tools
+    for tool in tools:
+        sizes = sorted(row["size"] for row in scale["rows"] if row["tool"] == tool)
+        assert sizes == scale["sizes"]
+    for row in scale["rows"]:
+        assert row["n_queries"] == scale["n_queries"]
+        assert 0 < row["p50"] <= row["p95"]
+        assert row["index_seconds"] >= 0
+        assert row["ratio_to_blastn_p50"] > 0
+    assert all(r["ratio_to_blastn_p50"] == pytest.approx(1.0) for r in scale["rows"]
+               if r["tool"] == "blastn")
+    assert set(scale["exponents"]) == tools
+    assert all(isinstance(e["p50"], float) for e in scale["exponents"].values())
+
+
+def test_quick_run_scores_every_tool_with_every_metric(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    qual = results["quality"]
+    tools = [run["tool"] for run in qual["runs"]]
+    assert {"kmer", "kmer+sw", "blastn", "nhmmer", "mmseqs", single_cm.NAME} <= set(tools)
+    for run in qual["runs"]:
+        assert set(run["metrics"]) == {"all", "<20", "20-99", ">=100"}
+        assert set(METRICS) <= set(run["metrics"]["all"])
+        assert 0.0 <= run["metrics"]["all"]["ap"] <= 1.0
+        curve = qual["pr_curves"][run["tool"]]
+        assert len(curve["precision"]) == len(curve["recall"])
+    assert qual["subset"]["queries"] >= 1
+    assert {row["tool"] for row in qual["subset"]["rows"]} == set(tools)
+    assert qual["meta"]["queries"] > 0 and qual["meta"]["database"] > qual["meta"]["queries"]
+
+
+def test_quick_run_writes_report_and_plots(quick_run: Path) -> None:
+    text = (quick_run / "report.md").read_text()
+    for heading in ("## Speed and scaling", "## Retrieval quality", "### All test families",
+                    "### cmsearch subset", "## Plots", "## Not measured"):
+        assert heading in text
+    assert "| tool | DB size | p50 ms | p95 ms | p50 / BLASTn |" in text
+    assert "not measured in this run" in text  # quick sizes are far below 1M
+    for name in ("pr_curves.png", "latency_vs_size.png", "embedding_map.png"):
+        data = (quick_run / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
+
+
+def test_growth_exponent_recovers_the_power_law() -> None:
+    sizes = [1_000, 10_000, 100_000]
+    assert scaling.growth_exponent(sizes, [2e-3 * s for s in sizes]) == pytest.approx(1.0)
+    assert scaling.growth_exponent(sizes, [s**0.5 for s in sizes]) == pytest.approx(0.5)
+    assert scaling.growth_exponent([1_000], [1.0]) is None
+
+
+def test_mutate_fast_applies_the_requested_divergence() -> None:
+    rng = np.random.default_rng(1)
+    source = "".join(rng.choice(list("ACGU"), size=5000))
+    copy = scaling.mutate_fast(source, rng, rate=0.15)
+    assert copy != source and set(copy) <= set("ACGU")
+    assert 0.9 * len(source) < len(copy) < 1.1 * len(source)
+    assert scaling.mutate_fast(source, rng, rate=0.0) == source
+
+
+def test_nested_databases_are_prefixes_holding_the_queries() -> None:
+    records = [SequenceRecord(id=f"s{i}", sequence="ACGU" * 10, family=f"F{i % 3}")
+               for i in range(50)]
+    database, queries = scaling.nested_databases(records, 120, n_queries=5, seed=3)
+    assert len(database) == 120 and len({r.id for r in database}) == 120
+    assert {q.id for q in queries} <= {r.id for r in database[:50]}
+    assert all(r.family for r in database[50:])  # copies keep their source's family
+
+
+def test_pooled_pr_curve_counts_unfound_positives() -> None:
+    results = [QueryResult("q", "F", np.array([1, 0, 1], dtype=np.int8),
+                           np.array([3.0, 2.0, 1.0]), n_pos=4)]
+    curve = quality.pooled_pr_curve(results)
+    assert curve["precision"] == pytest.approx([1.0, 0.5, 2 / 3], abs=1e-4)
+    assert curve["recall"] == pytest.approx([0.25, 0.25, 0.5])
+
+
+def test_parse_tblout_reads_target_bits_and_evalue() -> None:
+    line = ("t3 - query - cm 1 80 5 90 + no 1 0.45 0.0 61.2 2.1e-12 ! -\n")
+    assert single_cm.parse_tblout("# header\n" + line) == [("t3", 61.2, 2.1e-12)]
+
+
+def test_merge_unites_sections_and_drops_stale_skip_notes() -> None:
+    a = {"date": "d", "quick": False, "command": "a", "machine": {}, "scaling": {"x": 1},
+         "plots": {"latency_vs_size.png": "l"}, "limits": ["Quality section skipped (...)."]}
+    b = {"date": "d2", "quick": False, "command": "b", "machine": {}, "quality": {"y": 2},
+         "plots": {"pr_curves.png": "p"}, "limits": ["Scaling section skipped (...).", "z"]}
+    merged = report.merge([a, b])
+    assert merged["scaling"] == {"x": 1} and merged["quality"] == {"y": 2}
+    assert merged["limits"] == ["z"]
+    assert set(merged["plots"]) == {"latency_vs_size.png", "pr_curves.png"}
