@@ -24,6 +24,9 @@ examples:
   # insist on X-INS-i (fails if this MAFFT lacks its extensions)
   rinalmo-search msa homologs.fasta --out msa.sto --aligner xinsi
 
+  # full-length homologs (e.g. Rfam-like entries without flanks): G-INS-i draft
+  rinalmo-search msa homologs.fasta --out msa.sto --aligner ginsi
+
 steps: MAFFT draft (X-INS-i, or L-INS-i with a warning when this MAFFT lacks MXSCARNA)
   -> RNAalifold consensus structure -> cmbuild -F -> cmalign -> Stockholm with #=GC SS_cons,
   the first input record (the query) first, and #=GF lines naming every tool, version and option.
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Stockholm file to write")
     parser.add_argument("--aligner", choices=ALIGNERS, default="auto",
                         help="MAFFT strategy for the draft; auto = X-INS-i when available, "
-                        "else L-INS-i")
+                        "else L-INS-i; ginsi (G-INS-i) suits homologs aligned end to end")
     parser.add_argument(
         "--threads", "-t", type=int, default=1, help="threads for MAFFT and cmalign"
     )

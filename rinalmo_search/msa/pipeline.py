@@ -38,7 +38,8 @@ class MsaResult:
 
     Attributes:
         path: the Stockholm file written.
-        aligner_used: draft aligner that ran: ``"xinsi"``, ``"linsi"`` or ``"none"``.
+        aligner_used: draft aligner that ran: ``"xinsi"``, ``"linsi"``, ``"ginsi"`` or
+            ``"none"`` (one sequence).
         n_sequences: sequences in the alignment.
         warnings: messages for the user (e.g. the X-INS-i fallback).
         work_dir: the folder of intermediate files when kept, else ``None``.
@@ -91,7 +92,7 @@ class Alignments:
     Attributes:
         final: the cmalign alignment (``None`` when refinement was not asked for).
         draft: the MAFFT draft with its RNAalifold ``SS_cons``.
-        aligner: draft aligner that ran (``xinsi``, ``linsi`` or ``none``).
+        aligner: draft aligner that ran (``xinsi``, ``linsi``, ``ginsi`` or ``none``).
         warnings: messages for the user.
         commands: command lines of the first round, in order.
         rounds: cmbuild/cmalign rounds run (0 without refinement).
@@ -123,7 +124,7 @@ def align_records(
         records: the sequences, query first.
         work: an existing folder for intermediate files.
         threads: threads for MAFFT and cmalign.
-        aligner: ``auto``, ``xinsi`` or ``linsi``.
+        aligner: ``auto``, ``xinsi``, ``linsi`` or ``ginsi``.
         mxsize: cmalign ``--mxsize`` in MB; ``None`` picks from available memory.
         refine: run cmbuild/cmalign; without it only the MAFFT draft is made (to measure
             what the Infernal step adds).
@@ -210,7 +211,7 @@ def build_msa(
         out: Stockholm file to write (atomically).
         threads: threads for MAFFT and cmalign.
         aligner: ``auto`` (X-INS-i if this MAFFT has its extensions, else L-INS-i with a
-            warning), ``xinsi`` or ``linsi``.
+            warning), ``xinsi``, ``linsi`` or ``ginsi`` (end-to-end homologs).
         keep_work: keep the folder of intermediate files (draft, model, cmalign output).
         work_dir: where to create that private folder (default: the system temp folder).
         mxsize: cmalign ``--mxsize`` (MB per thread); default: half the available memory

@@ -96,3 +96,13 @@ def test_msa_command_reports_bad_input_in_one_line(tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert "invalid residue 'Z'" in err and "bad.fasta:2" in err
     assert not (tmp_path / "o.sto").exists()
+
+
+def test_ginsi_draft_is_recorded(tmp_path: Path, family, family_fasta):
+    result = build_msa(family_fasta, tmp_path / "g.sto", aligner="ginsi")
+    alignment = read_stockholm(tmp_path / "g.sto")
+    assert result.aligner_used == "ginsi" and result.warnings == []
+    assert "Aligner used: MAFFT G-INS-i" in alignment.gf_values("CC")
+    assert any(m.startswith("mafft --globalpair --maxiterate 1000") for m in
+               alignment.gf_values("BM"))
+    assert [ungapped(r) for r in alignment.rows] == family.sequences
