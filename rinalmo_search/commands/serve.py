@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         log.info("received signal %d; stopping", signum)
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # SIGINT too, explicitly: a shell's background job starts with SIGINT ignored
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server = TritonServer(
         repository,
         host=args.host,
@@ -106,10 +107,11 @@ def run(args: argparse.Namespace) -> int:
             if server.pid is None or server.returncode is not None:
                 log.error("tritonserver exited unexpectedly:\n%s", server.log_tail())
                 return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the handlers were in place
         pass
     finally:
         log.info("stopping tritonserver")
         server.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

@@ -38,7 +38,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def triton_url(reference: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def triton_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """gRPC URL of the session's server (``TRITON_URL``, or one started here on loopback)."""
     if EXTERNAL_URL:
         yield EXTERNAL_URL
@@ -46,6 +48,7 @@ def triton_url(reference: Embedder, tmp_path_factory: pytest.TempPathFactory) ->
     reason = check_runnable()
     if reason:
         pytest.skip(f"tritonserver cannot run here: {reason}")
+    reference: Embedder = request.getfixturevalue("reference")
     repository = export_repository(reference, tmp_path_factory.mktemp("model_repository"))
     with TritonServer(repository, startup_timeout_s=240) as server:
         yield server.url

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 import tritonclient.grpc as grpcclient
-from triton_testkit import EXTERNAL_URL, MODEL_NAME, random_sequences
+from triton_testkit import MODEL_NAME, random_sequences
 
 from rinalmo_search.cli import main
 from rinalmo_search.seqio import SequenceRecord, write_fasta
 
 
 def test_index_and_search_through_triton(triton_url: str, tmp_path: Path) -> None:
-    if EXTERNAL_URL:
-        pytest.skip("writes a collection tagged with the served model; run on the local server")
     library = [
         SequenceRecord(id=f"s{i}", sequence=seq)
         for i, seq in enumerate(random_sequences(6, 30, 60, seed=21))
