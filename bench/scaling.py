@@ -46,6 +46,8 @@ from rinalmo_search.seqio import SequenceRecord
 log = logging.getLogger(__name__)
 
 _BASES = np.frombuffer(b"ACGU", dtype=np.uint8)
+#: MMseqs2's nucleotide index otherwise takes ~8 GB of RAM (seen OOM-killed on this machine).
+MMSEQS_MEMORY = "2G"
 
 
 def mutate_fast(sequence: str, rng: np.random.Generator, *, rate: float) -> str:
@@ -163,13 +165,14 @@ def time_mmseqs(database_fa: Path, queries: Sequence[SequenceRecord], work: Path
     start = time.perf_counter()
     _run(["mmseqs", "createdb", str(database_fa), str(target), "-v", "1"])
     _run(["mmseqs", "createindex", str(target), str(tmp), "--search-type", "3",
-          "--threads", str(threads), "-v", "1"])
+          "--threads", str(threads), "--split-memory-limit", MMSEQS_MEMORY, "-v", "1"])
     index_seconds = time.perf_counter() - start
 
     def search(query: Path) -> None:
         _run(["mmseqs", "easy-search", str(query), str(target), str(work / "mm.m8"), str(tmp),
               "--search-type", "3", "--strand", "1", "-e", str(evalue), "--max-seqs",
-              str(top_k), "--threads", str(threads), "-v", "1"])
+              str(top_k), "--threads", str(threads), "--split-memory-limit", MMSEQS_MEMORY,
+              "-v", "1"])
 
     latencies = _time_each(queries, work, search, f"mmseqs {size}")
     _write_fasta(queries, work / "all.fa")
@@ -265,8 +268,12 @@ def run_scaling(
                     skipped[peer] = f"{program} not found on PATH"
                     continue
                 log.info("scaling: %s at %d", peer, size)
-                rows.append(runner(work / "db.fa", queries, work, size, top_k=top_k,
-                                   evalue=evalue, threads=threads).as_dict())
+                try:
+                    rows.append(runner(work / "db.fa", queries, work, size, top_k=top_k,
+                                       evalue=evalue, threads=threads).as_dict())
+                except ToolError as error:
+                    skipped[f"{peer} at {size:,}"] = str(error)[:300]
+                    log.error("%s at %d failed: %s", peer, size, error)
             for model in models:
                 if model in skipped:
                     continue
