@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--queries-per-family", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="", help="JSON file for the fit and its AP table")
+    parser.add_argument("--save-pairs", default="", help="also save the labelled pairs (.npz)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -77,6 +78,9 @@ def main() -> None:
                 labels.append(0.0)
             rows.append((hit.alignment_score, hit.embedding_score))
     x, y = np.asarray(rows), np.asarray(labels)
+    if args.save_pairs:
+        keys = [(q.id, h.target_id) for q, hs in zip(queries, ranked, strict=True) for h in hs]
+        np.savez(args.save_pairs, x=x, y=y, n_keys=len(keys))
     w = fit_logistic(x, y)
     log.info("fit on %d pairs (%d positives): a=%.4f b=%.4f c=%.4f", len(y), int(y.sum()), *w)
     table = {}

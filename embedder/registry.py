@@ -21,6 +21,13 @@ def _kmer(**options: Any) -> Embedder:
     return KmerEmbedder(**options)
 
 
+def _compact(**options: Any) -> Embedder:
+    """The shipped compact model (k-mer features + learned projection; model card beside it)."""
+    from .compact import load_compact
+
+    return load_compact(**options)
+
+
 def _rinalmo_mean(weights: str) -> Callable[..., Embedder]:
     """Mean-pooled official RiNALMo features (no head); needs 'weights download' first."""
 
@@ -34,6 +41,7 @@ def _rinalmo_mean(weights: str) -> Callable[..., Embedder]:
 
 #: name → factory. The first entry is the default model.
 MODELS: dict[str, Callable[..., Embedder]] = {
+    "compact-kmer": _compact,
     "kmer": _kmer,
     "rinalmo-giga-mean": _rinalmo_mean("giga"),
     "rinalmo-mega-mean": _rinalmo_mean("mega"),
