@@ -18,6 +18,7 @@ from rinalmo_search.embedder.registry import load_embedder
 from rinalmo_search.embedder.triton import TritonEmbedder
 from triton_testkit import MODEL_NAME, build_reference
 
+from rinalmo_search.cli import main
 from rinalmo_search.errors import InferenceError
 
 
@@ -38,12 +39,8 @@ def test_export_then_serve_prints_the_url_serves_and_stops(runnable: None, tmp_p
         head=tiny.head,  # type: ignore[attr-defined]
     )
     repository = tmp_path / "repo"
-    exported = subprocess.run(
-        [sys.executable, "-m", "rinalmo_search", "export", "--model", str(model_file),
-         "--repository", str(repository)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert exported.returncode == 0, exported.stderr
+    command = ["export", "--model", str(model_file), "--repository", str(repository)]
+    assert main(["-q", *command]) == 0
     reference = load_embedder(str(model_file), progress=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "rinalmo_search", "serve", "--repository", str(repository),
