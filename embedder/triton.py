@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from rinalmo_search.errors import ConfigError, InferenceError, InputError
+from rinalmo_search.errors import ConfigError, InferenceError
 
 from .alphabet import batch_encode, bucket_length, length_batches
 from .base import Embedder, ModelInfo
@@ -102,15 +102,19 @@ class TritonEmbedder(Embedder):
         self._closed = False
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self.check_ready()
-        config = self._call(
-            "read the model configuration",
-            lambda: self._client.get_model_config(
-                model, as_json=True, client_timeout=self.timeout_s
-            ),
-        )
-        self._config: dict[str, Any] = config.get("config", config)
-        self._info, self.max_length = _info_from_config(self._config, url, model)
+        try:
+            self.check_ready()
+            config = self._call(
+                "read the model configuration",
+                lambda: self._client.get_model_config(
+                    model, as_json=True, client_timeout=self.timeout_s
+                ),
+            )
+            self._config: dict[str, Any] = config.get("config", config)
+            self._info, self.max_length = _info_from_config(self._config, url, model)
+        except BaseException:
+            self.close()
+            raise
         served_batch = int(self._config.get("max_batch_size", 0) or 0)
         self.batch_size = min(batch_size, served_batch) if served_batch > 0 else batch_size
         log.info(
@@ -188,16 +192,17 @@ class TritonEmbedder(Embedder):
         if len(sequences) == 0:
             return np.zeros((0, dim), dtype=np.float32)
         lengths = [len(seq) for seq in sequences]
-        longest = max(lengths)
-        if longest + 2 > self.max_length:
-            index = lengths.index(longest)
-            raise InputError(
-                f"Sequence {index} is {longest} nt long; the served model {self._info.tag} "
-                f"accepts at most {self.max_length - 2} nt"
-            )
-        batches = list(
-            length_batches(lengths, batch_size=self.batch_size, max_tokens=self.max_tokens)
-        )
+        too_long = sum(length + 2 > self.max_length for length in lengths)
+        if too_long:
+            # the local embedder embeds any length (rotary positions); so does this one
+            log.warning(
+                "%d sequence(s) longer than the %d nt the model %s was exported for (longest "
+                "%d nt); embedding them anyway, each in a batch of its own",
+                too_long, self.max_length - 2, self._info.tag, max(lengths),
+            )  # fmt: skip
+        # a sequence longer than max_tokens gets a batch of its own
+        max_tokens = min(self.max_tokens, self.max_length * self.batch_size)
+        batches = list(length_batches(lengths, batch_size=self.batch_size, max_tokens=max_tokens))
         out = np.empty((len(sequences), dim), dtype=np.float32)
         bar = tqdm(
             total=len(sequences),
@@ -210,7 +215,9 @@ class TritonEmbedder(Embedder):
         def run(batch: list[int]) -> None:
             members = [sequences[i] for i in batch]
             tokens = max(lengths[i] for i in batch) + 2
-            width = min(bucket_length(tokens, step=self.bucket_step), self.max_length)
+            width = bucket_length(tokens, step=self.bucket_step)
+            if tokens <= self.max_length:
+                width = min(width, self.max_length)
             input_ids, attention_mask = batch_encode(members, pad_to=width)
             out[batch] = self._infer(input_ids, attention_mask)
             bar.update(len(batch))

@@ -7,8 +7,9 @@ cannot tokenise (curl, other languages) send sequences as strings: it tokenises 
 model ``<name>`` inside the server (Business Logic Scripting), so the same GPU or CPU model
 serves both paths. It needs only numpy, so it runs in NVIDIA's container as it is.
 
-Config parameters read: ``target_model`` (the embedding model's name) and ``max_length``
-(tokens, ``<cls>`` and ``<eos>`` included).
+Config parameters read: ``target_model`` (the embedding model's name). Like the local
+embedder, it embeds sequences of any length (``max_length`` only records what the model was
+exported for).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = config.get("parameters", {})
         self.target = parameters["target_model"]["string_value"]
-        self.max_length = int(parameters["max_length"]["string_value"])
 
     def execute(self, requests: list) -> list:
         responses: list = [None] * len(requests)
@@ -57,15 +57,9 @@ class TritonPythonModel:
         for index, request in enumerate(requests):
             raw = pb_utils.get_input_tensor_by_name(request, "sequence").as_numpy().reshape(-1)
             sequences = [s if isinstance(s, bytes) else str(s).encode() for s in raw.tolist()]
-            longest = max((len(s) for s in sequences), default=0)
-            if not sequences or longest + 2 > self.max_length:
-                message = (
-                    f"sequence of {longest} nt is longer than the model accepts "
-                    f"({self.max_length - 2} nt)"
-                    if sequences
-                    else "no sequence in the request"
-                )
-                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(message))
+            if not sequences:
+                error = pb_utils.TritonError("no sequence in the request")
+                responses[index] = pb_utils.InferenceResponse(error=error)
                 continue
             batches.append((index, sequences))
         if not batches:
