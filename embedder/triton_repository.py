@@ -168,8 +168,9 @@ def write_model_repository(
         repository: the model repository folder.
         name: the Triton model name (what clients ask for, e.g. ``"rinalmo_search"``).
         info: identity of the exported model, recorded in the configs' ``parameters``.
-        max_length: longest input the model accepts, in tokens (residues + ``<cls>`` +
-            ``<eos>``); clients refuse longer sequences before sending them.
+        max_length: longest input the model was exported for, in tokens (residues +
+            ``<cls>`` + ``<eos>``); requests are padded to at most this length, and clients
+            warn about longer sequences and send each of them alone.
         max_batch_size: most sequences Triton batches into one model run.
         queue_delay_us: how long the dynamic batcher waits to fill a batch.
         torch_threads: torch intra-op threads per CPU (Python-backend) instance.
