@@ -115,6 +115,9 @@ def _ours(
     with VectorStore(str(db_path), collection="msa_evaluation") as store:
         report = index_records(database, store, embedder, progress=False)
         log.info("our index: %s", report.summary())
+        # Search the finished HNSW index, not a brute-force pass over segments still being
+        # indexed, so that a rerun retrieves the same sets.
+        store.wait_for_index(timeout=600)
         results = search_records(queries, store, embedder, top_k=top_k, threads=threads)
     return {q.id: [hit.target_id for hit in hits] for q, hits in zip(queries, results, strict=True)}
 

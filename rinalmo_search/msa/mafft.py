@@ -175,7 +175,7 @@ def draft_alignment(
         return DraftAlignment(rows=list(sequences), aligner="none", warnings=warnings)
     fasta = work_dir / "draft_input.fasta"
     # Neutral names: MAFFT and Infernal truncate or mangle long or odd identifiers.
-    fasta.write_text("".join(f">s{i}\n{_for_tools(s)}\n" for i, s in enumerate(sequences)))
+    fasta.write_text("".join(f">s{i}\n{tool_residues(s)}\n" for i, s in enumerate(sequences)))
     command = mafft_command(used, fasta, threads)
     output = work_dir / "draft.fasta"
     log.debug("draft alignment: %s", format_command(command))
@@ -190,6 +190,6 @@ def draft_alignment(
     return DraftAlignment(rows=rows, aligner=used, command=command, warnings=warnings)
 
 
-def _for_tools(sequence: str) -> str:
+def tool_residues(sequence: str) -> str:
     """Residues the external tools all read: inosine (``I``) is given to them as ``N``."""
     return sequence.replace("I", "N")

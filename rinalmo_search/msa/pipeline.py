@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import ConfigError, InputError, ToolError
 from ..seqio import SequenceRecord, atomic_write, read_fasta
 from .infernal import cmalign, cmbuild
-from .mafft import ALIGNER_NAMES, ALIGNERS, draft_alignment
+from .mafft import ALIGNER_NAMES, ALIGNERS, draft_alignment, tool_residues
 from .stockholm import GAPS, Stockholm, read_stockholm, write_stockholm
 from .structure import ALIFOLD_OPTIONS, consensus_structure
 from .tools import find_tool, tool_version, viennarna_version
@@ -150,7 +150,7 @@ def align_records(
         return Alignments(None, named_draft, draft.aligner, draft.warnings, commands, 0, seconds)
     unaligned = work / "sequences.fasta"
     pairs = list(zip(neutral, records, strict=True))
-    unaligned.write_text("".join(f">{n}\n{r.sequence.replace('I', 'N')}\n" for n, r in pairs))
+    unaligned.write_text("".join(f">{n}\n{tool_residues(r.sequence)}\n" for n, r in pairs))
     clock = time.perf_counter()
     current, previous_rows = draft_sto, None
     for round_no in range(1, rounds + 1):

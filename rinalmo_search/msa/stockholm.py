@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from ..errors import InputError
 
@@ -129,7 +129,7 @@ def read_stockholm(path: str | Path) -> Stockholm:
     return alignment
 
 
-def write_stockholm(alignment: Stockholm, handle: TextIO) -> None:
+def write_stockholm(alignment: Stockholm, handle: IO[str]) -> None:
     """Write ``alignment`` as one-block (Pfam-style) Stockholm."""
     labels = list(alignment.names)
     labels += [f"#=GR {name} {tag}" for name, tags in alignment.gr.items() for tag in tags]

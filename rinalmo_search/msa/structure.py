@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import InputError
 from .tools import viennarna_version
@@ -32,7 +33,7 @@ def _alignment_rows(rows: Sequence[str]) -> list[str]:
 ALIFOLD_OPTIONS = "-r (RIBOSUM scoring)"
 
 
-def _model_details(ribosum: bool):
+def _model_details(ribosum: bool) -> Any:
     import RNA
 
     details = RNA.md()
