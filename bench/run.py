@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", type=Path, help="prepared split folder (default: make_split)")
     parser.add_argument("--sizes", help=f"database sizes, comma-separated (full: {FULL['sizes']})")
     parser.add_argument("--scaling-queries", type=int, help="queries timed at each size")
+    parser.add_argument("--slow-queries", type=int, default=5,
+                        help="queries timed for MMseqs2 in scaling (seconds each here)")
     parser.add_argument("--families", type=int, help="test (and validation) families; 0 = all")
     parser.add_argument("--queries-per-family", type=int, help="queries per test family")
     parser.add_argument("--quality-db-size", type=int,
@@ -175,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         scale = scaling.run_scaling(
             records, sizes, models=models,
             peers=[p for p in args.scaling_peers.split(",") if p],
-            n_queries=args.scaling_queries, threads=args.threads, workdir=work, seed=args.seed,
+            n_queries=args.scaling_queries, slow_queries=args.slow_queries,
+            threads=args.threads, workdir=work, seed=args.seed,
         )
         results["scaling"] = scale
         report.plot_latency(scale, args.out / "latency_vs_size.png")

@@ -49,7 +49,7 @@ def test_quick_run_writes_scaling_rows_for_every_tool_and_size(quick_run: Path) 
         sizes = sorted(row["size"] for row in scale["rows"] if row["tool"] == tool)
         assert sizes == scale["sizes"]
     for row in scale["rows"]:
-        assert row["n_queries"] == scale["n_queries"]
+        assert 1 <= row["n_queries"] <= scale["n_queries"]
         assert 0 < row["p50"] <= row["p95"]
         assert row["index_seconds"] >= 0
         assert row["ratio_to_blastn_p50"] > 0
@@ -80,7 +80,7 @@ def test_quick_run_writes_report_and_plots(quick_run: Path) -> None:
     for heading in ("## Speed and scaling", "## Retrieval quality", "### All test families",
                     "### cmsearch subset", "## Plots", "## Not measured"):
         assert heading in text
-    assert "| tool | DB size | p50 ms | p95 ms | p50 / BLASTn |" in text
+    assert "| tool | DB size | n | p50 ms | p95 ms | p50 / BLASTn |" in text
     assert "not measured in this run" in text  # quick sizes are far below 1M
     for name in ("pr_curves.png", "latency_vs_size.png", "embedding_map.png"):
         data = (quick_run / name).read_bytes()
