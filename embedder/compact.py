@@ -155,9 +155,10 @@ def sparse_features(sequences: Sequence[str], patterns: Sequence[str],
     codes = _CODE[np.frombuffer(raw, dtype=np.uint8)]
     separators = np.frombuffer(raw, dtype=np.uint8) == 0
     owner = np.cumsum(separators) - separators
-    rows, cols, vals = [], [], []
-    column_offset = 0
-    for pattern, weight in zip(patterns, weights, strict=True):
+    rows, cols = [], []
+    windows = []  # per pattern: number of valid windows of each sequence (the block's norm²)
+    starts = [0]
+    for pattern in patterns:
         offsets = [i for i, c in enumerate(pattern) if c == "1"]
         size = 4 ** len(offsets)
         m = len(codes) - len(pattern) + 1
@@ -169,20 +170,24 @@ def sparse_features(sequences: Sequence[str], patterns: Sequence[str],
                 valid &= window != 255
                 index = index * 4 + (window & 3)
             valid &= owner[:m] == owner[len(pattern) - 1 : len(pattern) - 1 + m]
-            keys, counts = np.unique(owner[:m][valid] * size + index[valid], return_counts=True)
-            row = keys // size
-            # sqrt(count), then unit norm per row: the norm is sqrt(number of windows)
-            windows = np.bincount(row, weights=counts, minlength=n)
+            row = owner[:m][valid]
             rows.append(row)
-            cols.append(keys % size + column_offset)
-            vals.append(weight * np.sqrt(counts) / np.sqrt(windows[row]))
-        column_offset += size
-    if rows:
-        data = np.concatenate(vals).astype(np.float32)
-        matrix = csr_matrix((data, (np.concatenate(rows), np.concatenate(cols))),
-                            shape=(n, column_offset))
-    else:
-        matrix = csr_matrix((n, column_offset), dtype=np.float32)
+            cols.append(index[valid] + starts[-1])
+            windows.append(np.bincount(row, minlength=n))
+        else:
+            windows.append(np.zeros(n, dtype=np.int64))
+        starts.append(starts[-1] + size)
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    # the COO -> CSR conversion sums repeated (row, column) pairs: the counts
+    matrix = csr_matrix((np.ones(row.size, dtype=np.float32), (row, col)),
+                        shape=(n, starts[-1]))
+    matrix.sum_duplicates()
+    entry_row = np.repeat(np.arange(n), np.diff(matrix.indptr))
+    block = np.searchsorted(np.asarray(starts[1:]), matrix.indices, side="right")
+    norms = np.sqrt(np.maximum(np.stack(windows), 1)).astype(np.float32)  # (patterns, n)
+    scale = np.asarray(weights, dtype=np.float32)[block] / norms[block, entry_row]
+    matrix.data = np.sqrt(matrix.data) * scale
     return matrix
 
 
