@@ -276,6 +276,36 @@ def plot_embedding_map(embeddings: dict[str, Any], path: Path, *, method: str) -
     return used
 
 
+def _merge_scaling(first: dict[str, Any] | None, second: dict[str, Any]) -> dict[str, Any]:
+    """Rows of ``second`` for (tool, size) pairs ``first`` lacks; exponents recomputed.
+
+    Ratios to BLASTn stay those of each row's own run (BLASTn measured beside it).
+    """
+    if first is None:
+        return dict(second)
+    from scaling import growth_exponent
+
+    merged = dict(first)
+    have = {(r["tool"], r["size"]) for r in first["rows"]}
+    merged["rows"] = list(first["rows"]) + [
+        dict(r, details={**r.get("details", {}), "run": "second run"})
+        for r in second["rows"] if (r["tool"], r["size"]) not in have]
+    tools = {r["tool"] for r in merged["rows"]}
+    merged["skipped"] = {k: v for k, v in {**first.get("skipped", {}),
+                                           **second.get("skipped", {})}.items()
+                         if k.split(" at ")[0] not in tools}
+    merged["exponents"] = {}
+    for tool in dict.fromkeys(r["tool"] for r in merged["rows"]):
+        mine = sorted((r for r in merged["rows"] if r["tool"] == tool), key=lambda r: r["size"])
+        merged["exponents"][tool] = {
+            "p50": growth_exponent([r["size"] for r in mine], [r["p50"] for r in mine]),
+            "index": growth_exponent([r["size"] for r in mine],
+                                     [r["index_seconds"] for r in mine]),
+        }
+    merged["sizes"] = sorted(set(first["sizes"]) | set(second["sizes"]))
+    return merged
+
+
 def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
     """One results document from several runs' (e.g. scaling and quality run side by side).
 
@@ -287,10 +317,12 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
     merged["plots"] = {}
     merged["limits"] = []
     merged["command"] = " ; ".join(str(d["command"]) for d in documents)
+    merged.pop("scaling", None)
     for document in documents:
-        for section in ("scaling", "quality"):
-            if document.get(section):
-                merged[section] = document[section]
+        if document.get("quality"):
+            merged["quality"] = document["quality"]
+        if document.get("scaling"):
+            merged["scaling"] = _merge_scaling(merged.get("scaling"), document["scaling"])
         merged["plots"].update(document.get("plots", {}))
     for document in documents:
         for item in document.get("limits", []):

@@ -134,3 +134,24 @@ def test_merge_unites_sections_and_drops_stale_skip_notes() -> None:
     assert merged["scaling"] == {"x": 1} and merged["quality"] == {"y": 2}
     assert merged["limits"] == ["z"]
     assert set(merged["plots"]) == {"latency_vs_size.png", "pr_curves.png"}
+
+
+def test_merge_takes_missing_scaling_rows_from_the_second_run() -> None:
+    def row(tool: str, size: int, p50: float) -> dict:
+        return {"tool": tool, "size": size, "p50": p50, "p95": p50, "index_seconds": 1.0,
+                "n_queries": 2, "details": {}}
+
+    base = {"date": "d", "quick": False, "command": "a", "machine": {}, "plots": {},
+            "limits": []}
+    a = dict(base, scaling={"sizes": [10, 100], "rows": [row("blastn", 10, 1.0),
+                                                          row("blastn", 100, 10.0)],
+                            "skipped": {"mmseqs at 10": "killed"}, "exponents": {}})
+    b = dict(base, scaling={"sizes": [10, 100], "rows": [row("blastn", 10, 5.0),
+                                                          row("mmseqs", 10, 2.0),
+                                                          row("mmseqs", 100, 2.0)],
+                            "skipped": {}, "exponents": {}})
+    merged = report.merge([a, b])["scaling"]
+    assert [r["p50"] for r in merged["rows"] if r["tool"] == "blastn"] == [1.0, 10.0]
+    assert merged["exponents"]["blastn"]["p50"] == pytest.approx(1.0)
+    assert merged["exponents"]["mmseqs"]["p50"] == pytest.approx(0.0)
+    assert merged["skipped"] == {}
