@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +29,12 @@ from pathlib import Path
 from rinalmo_search.errors import ConfigError, InferenceError
 
 log = logging.getLogger(__name__)
+
+# "E1125 17:40:15.688930 10134 main.cc:245] " prefixes Triton's error lines
+_ERROR_LINE = re.compile(r"^E\d{4} [\d:.]+ +\d+ [^\]]+\] ")
+
+# logged as an error on every machine without a GPU
+_CPU_NOISE = "CudaDriverHelper has not been initialized"
 
 #: Name of the CPU (Python backend) configuration inside each model's ``configs/`` folder.
 CPU_CONFIG_NAME = "cpu_python"
@@ -279,6 +286,25 @@ class TritonServer:
         text = self._log_path.read_text(errors="replace").strip().splitlines()
         return "\n".join(text[-lines:])
 
+    def log_errors(self, count: int = 3) -> str:
+        """The server's last error lines, without their prefixes, on one line.
+
+        Falls back to the last log lines when the log holds no error line.
+        """
+        lines = self.log_tail(400).splitlines()
+        errors = [_ERROR_LINE.sub("", line).strip().strip('"').strip() for line in lines
+                  if _ERROR_LINE.match(line) and _CPU_NOISE not in line]  # fmt: skip
+        chosen = errors[-count:] if errors else [line.strip() for line in lines[-count:]]
+        return " | ".join(line for line in chosen if line) or "(empty log)"
+
+    def _log_hint(self) -> str:
+        # the default log lives in the work folder, which stop() removes: name only kept logs
+        if self._log_path is None or (
+            self._workdir is not None and self._workdir in self._log_path.parents
+        ):
+            return ""
+        return f" (log {self._log_path})"
+
     def _wait_ready(self) -> None:
         import tritonclient.grpc as grpcclient
 
@@ -290,8 +316,8 @@ class TritonServer:
                 code = self._process.poll()
                 if code is not None:
                     raise InferenceError(
-                        f"tritonserver exited with code {code} while starting "
-                        f"(log {self._log_path}):\n{self.log_tail()}"
+                        f"tritonserver exited with code {code} while starting"
+                        f"{self._log_hint()}: {self.log_errors()}"
                     )
                 try:
                     if client.is_server_ready(client_timeout=2.0):
@@ -301,7 +327,7 @@ class TritonServer:
                 if time.monotonic() > deadline:
                     raise InferenceError(
                         f"tritonserver at {self.url} was not ready after "
-                        f"{self.startup_timeout_s:.0f} s (log {self._log_path}):\n{self.log_tail()}"
+                        f"{self.startup_timeout_s:.0f} s{self._log_hint()}: {self.log_errors()}"
                     )
                 time.sleep(0.25)
         finally:

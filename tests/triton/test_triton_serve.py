@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from rinalmo_search.embedder.base import ModelInfo
 from rinalmo_search.embedder.model_file import save_model_file
 from rinalmo_search.embedder.registry import load_embedder
 from rinalmo_search.embedder.triton import TritonEmbedder
+from rinalmo_search.embedder.tritonserver import TritonServer
 from triton_testkit import MODEL_NAME, build_reference
 
 from rinalmo_search.cli import main
@@ -83,3 +85,16 @@ def test_serve_refuses_a_repository_without_an_exported_model(tmp_path: Path) ->
     )
     assert result.returncode == 1
     assert f"No exported model in {tmp_path}" in result.stderr
+
+
+def test_a_port_in_use_is_reported_in_one_line(runnable: None, tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        server = TritonServer(tmp_path, grpc_port=port, startup_timeout_s=120)
+        with pytest.raises(InferenceError, match=f"127.0.0.1:{port}' already in use") as caught:
+            server.start()
+    assert str(caught.value).startswith("tritonserver exited with code 1 while starting: ")
+    assert "\n" not in str(caught.value)
+    assert server.pid is None
