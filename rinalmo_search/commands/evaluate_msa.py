@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..msa.evaluate import DEFAULT_FAMILIES, evaluate_msa, summary_table, write_results
 from ..msa.mafft import ALIGNERS
+from ..rerank import DEFAULT_RERANK, RERANK_METHODS
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-k", type=int, default=100, help="hits kept per query and tool")
     parser.add_argument("--model", default="", help="embedder name or model file "
                         "(default: the project's default model)")
+    parser.add_argument("--rerank", choices=RERANK_METHODS, default=DEFAULT_RERANK,
+                        help="stage 2 of our search, as in 'rinalmo-search search'")
     parser.add_argument("--aligner", choices=ALIGNERS, default="auto", help="MAFFT draft strategy")
     parser.add_argument("--threads", "-t", type=int, default=1,
                         help="threads for BLASTn, MAFFT and cmalign")
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"Invalid 'background' value: {args.background} (expected >= 0)")
     results = evaluate_msa(
         args.rfam, families=families, queries_per_family=args.queries_per_family,
-        background=args.background, top_k=args.top_k, model=args.model, threads=args.threads,
+        background=args.background, top_k=args.top_k, model=args.model, rerank=args.rerank,
+        threads=args.threads,
         aligner=args.aligner, seed=args.seed,
     )
     if args.out is not None:

@@ -105,20 +105,21 @@ def build_database(
 
 def _ours(
     queries: list[SequenceRecord], database: list[SequenceRecord], *, model: str, top_k: int,
-    db_path: Path, threads: int,
+    db_path: Path, threads: int, rerank: str,
 ) -> dict[str, list[str]]:
     from ..embedder import load_embedder
     from ..milvus import VectorStore
     from ..pipeline import index_records, search_records
 
-    embedder = load_embedder(model)
-    with VectorStore(str(db_path), collection="msa_evaluation") as store:
+    with load_embedder(model) as embedder, \
+            VectorStore(str(db_path), collection="msa_evaluation") as store:
         report = index_records(database, store, embedder, progress=False)
         log.info("our index: %s", report.summary())
         # Search the finished HNSW index, not a brute-force pass over segments still being
         # indexed, so that a rerun retrieves the same sets.
         store.wait_for_index(timeout=600)
-        results = search_records(queries, store, embedder, top_k=top_k, threads=threads)
+        results = search_records(queries, store, embedder, top_k=top_k, rerank=rerank,
+                                 threads=threads)
     return {q.id: [hit.target_id for hit in hits] for q, hits in zip(queries, results, strict=True)}
 
 
@@ -147,6 +148,7 @@ def evaluate_msa(
     background: int = 2000,
     top_k: int = 100,
     model: str = "",
+    rerank: str | None = None,
     threads: int = 1,
     aligner: str = "auto",
     seed: int = 1,
@@ -162,6 +164,7 @@ def evaluate_msa(
         background: random sequences of other families added to the database.
         top_k: hits per query kept from each tool.
         model: embedder name or model file (empty: the project's default model).
+        rerank: our search's stage 2 (``None``: the ``search`` command's default).
         threads: threads for BLASTn, MAFFT and cmalign.
         aligner: MAFFT draft strategy (``auto``, ``xinsi``, ``linsi``).
         seed: random seed for the background and the queries.
@@ -176,6 +179,7 @@ def evaluate_msa(
         ToolError: a program missing or failing.
     """
     from ..embedder import DEFAULT_MODEL
+    from ..rerank import DEFAULT_RERANK
 
     rfam_dir = Path(rfam_dir)
     references = {family: read_stockholm(seed_path(rfam_dir, family)) for family in families}
@@ -192,14 +196,16 @@ def evaluate_msa(
             queries.append(by_id[name])
             family_of[name] = family
     database = build_database(records, list(families), background, seed)
-    log.info("%d queries from %d families; database of %d sequences",
-             len(queries), len(families), len(database))
+    log.info("%d queries from %d families; database of %d sequences; model %s, rerank %s",
+             len(queries), len(families), len(database), model or DEFAULT_MODEL,
+             DEFAULT_RERANK if rerank is None else rerank)
     results: list[QueryScores] = []
     with tempfile.TemporaryDirectory(prefix="rinalmo-evaluate-msa-", dir=work_dir) as folder:
         work = Path(folder)
         retrieved = {
             "ours": _ours(queries, database, model=model or DEFAULT_MODEL, top_k=top_k,
-                          db_path=work / "evaluation.db", threads=threads),
+                          db_path=work / "evaluation.db", threads=threads,
+                          rerank=DEFAULT_RERANK if rerank is None else rerank),
             "blastn": _blastn(queries, database, top_k=top_k, threads=threads, work=work),
         }
         for query in tqdm(queries, desc="aligning", unit="query", disable=not progress):
