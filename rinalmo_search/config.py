@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,6 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=256, ge=1)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment with ``overrides`` (``None`` values are ignored)."""
     return Settings(**{key: value for key, value in overrides.items() if value is not None})

@@ -78,7 +78,8 @@ def split_queries(
 ) -> tuple[list[SequenceRecord], list[SequenceRecord]]:
     """The first record of each family as queries, the rest as the database."""
     seen: set[str] = set()
-    queries, database = [], []
+    queries: list[SequenceRecord] = []
+    database: list[SequenceRecord] = []
     for record in records:
         (database if record.family in seen else queries).append(record)
         seen.add(record.family)
