@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = [table.get((preset, length, r, d)) for d in ("fp32", "bf16")
                      for r in ("eager", "torchscript")]
             order = [cells[0], cells[1], cells[2], cells[3]]
-            text = ["—" if c is None else f"{c:.2f}" for c in order]
+            text = ["—" if c is None else f"{c:.3g}" for c in order]
             print(f"| {preset} | {length} | " + " | ".join(text) + " |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
