@@ -44,7 +44,8 @@ class TritonEmbedder(Embedder):
         max_tokens: most padded tokens per request (``rows × length``).
         max_in_flight: requests sent concurrently by one :meth:`embed` call.
         retries: how many times a request that found the server UNAVAILABLE is retried.
-        backoff_s: first retry delay; doubled at each retry.
+        backoff_s: first retry delay; doubled at each retry, up to ``max_backoff_s``.
+        max_backoff_s: longest delay between two retries.
         bucket_step: padded lengths are multiples of this many tokens.
         progress: show a progress bar over sequences (None: only on a terminal).
 
@@ -64,6 +65,7 @@ class TritonEmbedder(Embedder):
         max_in_flight: int = 4,
         retries: int = 3,
         backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
         bucket_step: int = 32,
         progress: bool | None = None,
     ) -> None:
@@ -78,10 +80,11 @@ class TritonEmbedder(Embedder):
         ):
             if value <= 0:
                 raise ConfigError(f"Invalid {label!r} value: {value} (expected a positive number)")
-        if retries < 0 or backoff_s < 0:
+        if retries < 0 or backoff_s < 0 or max_backoff_s < backoff_s:
             raise ConfigError(
-                f"Invalid retry settings: retries={retries}, backoff_s={backoff_s} "
-                "(expected non-negative values)"
+                f"Invalid retry settings: retries={retries}, backoff_s={backoff_s}, "
+                f"max_backoff_s={max_backoff_s} (expected non-negative values, "
+                "max_backoff_s >= backoff_s)"
             )
         self.url = url
         self.model = model
@@ -90,6 +93,7 @@ class TritonEmbedder(Embedder):
         self.max_in_flight = max_in_flight
         self.retries = retries
         self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
         self.bucket_step = bucket_step
         self.progress = progress
         self._grpc = grpcclient
@@ -165,7 +169,7 @@ class TritonEmbedder(Embedder):
             if attempt < self.retries:
                 log.warning("Triton at %s: %s; checking again in %.1f s", self.url, problem, delay)
                 time.sleep(delay)
-                delay *= 2
+                delay = min(2 * delay, self.max_backoff_s)
         raise InferenceError(
             f"Triton server at {self.url}: {problem} (checked {attempt + 1} times)"
         )
@@ -284,7 +288,7 @@ class TritonEmbedder(Embedder):
                         self.url, status, what, attempt + 1, self.retries, delay,
                     )  # fmt: skip
                     time.sleep(delay)
-                    delay *= 2
+                    delay = min(2 * delay, self.max_backoff_s)
                     continue
                 raise InferenceError(
                     _describe(error, status, what, self.url, self.model, self.timeout_s, attempt)

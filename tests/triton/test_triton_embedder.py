@@ -155,7 +155,7 @@ def test_no_server_gives_a_quick_error_naming_the_url() -> None:
     assert time.monotonic() - start < 10
 
 
-def test_long_sequences_then_frozen_then_killed_server(
+def test_long_sequences_frozen_killed_and_restarted_server(
     runnable: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     tiny = build_reference(None, seed=1)
@@ -185,6 +185,9 @@ def test_long_sequences_then_frozen_then_killed_server(
         embedder = TritonEmbedder(
             server.url, model=MODEL_NAME, timeout_s=10, retries=2, backoff_s=0.2, batch_size=4
         )
+        patient = TritonEmbedder(
+            server.url, model=MODEL_NAME, retries=60, backoff_s=0.25, max_backoff_s=1.0
+        )
         sequences = random_sequences(64, 30, 200, seed=3)
         completed = threading.Event()
         outcome: dict[str, object] = {}
@@ -210,5 +213,25 @@ def test_long_sequences_then_frozen_then_killed_server(
         assert f"Triton server at {server.url} is unavailable" in str(error)
         assert float(outcome["at"]) - killed_at < 10  # type: ignore[arg-type]
         embedder.close()
+        # a patient client rides out a restart on the same port: UNAVAILABLE is retried
+        server.stop()
+        patient_result: dict[str, object] = {}
+
+        def embed_patiently() -> None:
+            try:
+                patient_result["vectors"] = patient.embed(sequences[:4])
+            except BaseException as error:  # noqa: BLE001 - inspected by the test
+                patient_result["error"] = error
+
+        waiter = threading.Thread(target=embed_patiently, daemon=True)
+        waiter.start()
+        time.sleep(1.0)
+        assert waiter.is_alive(), patient_result  # still retrying, not failed
+        server = TritonServer(repository, grpc_port=int(server.url.rsplit(":", 1)[1])).start()
+        waiter.join(timeout=120)
+        assert "error" not in patient_result, patient_result.get("error")
+        vectors = patient_result["vectors"]
+        assert np.abs(vectors - tiny.embed(sequences[:4])).max() <= 1e-5  # type: ignore[operator]
+        patient.close()
     finally:
         server.stop()
