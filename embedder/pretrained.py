@@ -305,6 +305,38 @@ def infer_config(state: Mapping[str, Tensor], **overrides: Any) -> RiNALMoConfig
     return replace(config, **overrides) if overrides else config
 
 
+_SPLIT_ATTENTION = re.compile(
+    r"^(transformer\.blocks\.\d+\.mh_attn\.)mh_attn\.(to_[qkv]|out_proj|rotary_emb)\.(.+)$"
+)
+
+
+def fuse_split_attention(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Convert the official code's non-flash attention layout to the fused one.
+
+    With ``use_flash_attn=False`` the official model keeps separate ``to_q``/``to_k``/``to_v``
+    projections under ``mh_attn.mh_attn.``; the flash layout (released checkpoints) stacks them
+    as ``Wqkv`` (q, k, v in that order, each split into heads the same way). Other keys pass.
+    """
+    fused: dict[str, Tensor] = {}
+    parts: dict[tuple[str, str], dict[str, Tensor]] = {}
+    for key, value in state.items():
+        match = _SPLIT_ATTENTION.match(key)
+        if match is None:
+            fused[key] = value
+            continue
+        prefix, module, leaf = match.groups()
+        if module.startswith("to_"):
+            parts.setdefault((prefix, leaf), {})[module] = value
+        else:
+            fused[f"{prefix}{module}.{leaf}"] = value
+    for (prefix, leaf), qkv in parts.items():
+        if set(qkv) != {"to_q", "to_k", "to_v"}:
+            missing = sorted({"to_q", "to_k", "to_v"} - set(qkv))
+            raise InferenceError(f"{prefix}mh_attn.{leaf}: missing {', '.join(missing)}")
+        fused[f"{prefix}Wqkv.{leaf}"] = torch.cat([qkv["to_q"], qkv["to_k"], qkv["to_v"]])
+    return fused
+
+
 def _drop_unused(state: dict[str, Tensor], config: RiNALMoConfig) -> dict[str, Tensor]:
     kept: dict[str, Tensor] = {}
     expected_inv_freq: Tensor | None = None
@@ -333,7 +365,7 @@ def load_state_into(model: RiNALMo, state: Mapping[str, Tensor], *, source: str)
     Raises:
         InferenceError: keys or shapes differ from the model's.
     """
-    cleaned = _drop_unused(dict(state), model.config)
+    cleaned = _drop_unused(fuse_split_attention(state), model.config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(cleaned))
     unexpected = sorted(set(cleaned) - set(expected))
@@ -392,6 +424,7 @@ def load_backbone(
         path = resolve_checkpoint(checkpoint)
         source = str(path)
         state = read_state_dict(path)
+    state = fuse_split_attention(state)
     if config is None:
         config = infer_config(state, **config_overrides)
     elif config_overrides:

@@ -147,3 +147,21 @@ def test_download_with_wrong_checksum_is_discarded(
     with pytest.raises(InferenceError, match=r"has SHA-256 [0-9a-f]{64} \(expected 910c73aa"):
         download_weights("micro", directory=target, progress=False)
     assert list(target.iterdir()) == []
+
+
+def test_split_attention_layout_of_the_official_non_flash_model() -> None:
+    """``use_flash_attn=False`` in the official code stores to_q/to_k/to_v separately."""
+    source = random_model("nano", 2, seed=12)
+    split: dict[str, torch.Tensor] = {}
+    for key, value in source.state_dict().items():
+        if key.endswith("mh_attn.Wqkv.weight"):
+            prefix = key[: -len("Wqkv.weight")] + "mh_attn."
+            q, k, v = value.chunk(3)
+            split |= {prefix + "to_q.weight": q, prefix + "to_k.weight": k,
+                      prefix + "to_v.weight": v}
+        elif ".mh_attn.out_proj." in key:
+            split[key.replace(".mh_attn.out_proj.", ".mh_attn.mh_attn.out_proj.")] = value
+        else:
+            split[key] = value
+    assert not any("Wqkv" in key for key in split)
+    assert torch.equal(_forward(load_backbone(split)), _forward(source))
