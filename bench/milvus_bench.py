@@ -54,6 +54,8 @@ class EngineResult:
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     recall: dict[str, float] = field(default_factory=dict)
     index: str = ""
+    #: ef → {"recall@10": ..., "p50_ms": ...} for the extra ef values of --ef-sweep
+    sweep: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -203,6 +205,17 @@ def run_milvus(uri: str, records: list, vectors: np.ndarray, queries: np.ndarray
                 found.append([position[h.target_id] for h in hits])
             result.latency_ms[f"top{k}"] = percentiles(times)
             result.recall[f"@{k}"] = recall(found, queries, vectors, truth[k], k)
+        for ef in args.ef_sweep:
+            times, found = [], []
+            for query in queries:
+                started = time.perf_counter()
+                (hits,) = store.search(query[None, :], top_k=10, ef=ef)
+                times.append(time.perf_counter() - started)
+                found.append([position[h.target_id] for h in hits])
+            result.sweep[ef] = {
+                "recall@10": recall(found, queries, vectors, truth[10], 10),
+                "p50_ms": percentiles(times)["p50"],
+            }
         if not args.keep:
             store.drop_all()
     return result
@@ -233,6 +246,18 @@ def run_faiss(vectors: np.ndarray, queries: np.ndarray, truth: dict[int, np.ndar
             found.append([int(i) for i in ids[0]])
         result.latency_ms[f"top{k}"] = percentiles(times)
         result.recall[f"@{k}"] = recall(found, queries, vectors, truth[k], k)
+    for ef in args.ef_sweep:
+        index.hnsw.efSearch = ef
+        times, found = [], []
+        for query in queries:
+            started = time.perf_counter()
+            _, ids = index.search(query[None, :], 10)
+            times.append(time.perf_counter() - started)
+            found.append([int(i) for i in ids[0]])
+        result.sweep[ef] = {
+            "recall@10": recall(found, queries, vectors, truth[10], 10),
+            "p50_ms": percentiles(times)["p50"],
+        }
     return result
 
 
@@ -246,7 +271,7 @@ def run_size(data: str, size: int, uri: str, args: argparse.Namespace) -> SizeRe
     truth: dict[int, np.ndarray] = {}
     started = time.perf_counter()
     exact_ms: list[float] = []
-    for k in args.top_k:
+    for k in sorted(set(args.top_k) | {10}):
         _, scores = exact_top(vectors, queries, k)
         truth[k] = scores[:, -1]
     for query in queries[: min(50, len(queries))]:
@@ -298,6 +323,13 @@ def format_table(results: list[SizeResult]) -> str:
         ratios.append(f"recall@10 {milvus.recall['@10'] - faiss_result.recall['@10']:+.3f}")
         lines.append(f"{'':15}  Milvus/FAISS: " + ", ".join(ratios))
         lines.append(f"{'':15}  {milvus.engine} index: {milvus.index}")
+        for e in (faiss_result, milvus):
+            if e.sweep:
+                points = ", ".join(
+                    f"ef={ef}: R@10 {v['recall@10']:.3f} p50 {v['p50_ms']:.1f} ms"
+                    for ef, v in sorted(e.sweep.items())
+                )
+                lines.append(f"{'':15}  {e.engine} ef sweep: {points}")
     return "\n".join(lines)
 
 
@@ -312,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--M", type=int, default=64)
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--ef", type=int, default=128)
+    parser.add_argument(
+        "--ef-sweep", type=int, nargs="*", default=[64, 512], metavar="EF",
+        help="extra search ef values to measure recall@10 and p50 at",
+    )
     parser.add_argument("--uri", default="", help="Milvus server URI (default: a Lite file)")
     parser.add_argument("--threads", type=int, default=1, help="faiss/OpenMP threads (both)")
     parser.add_argument("--build-timeout", type=float, default=7200.0)

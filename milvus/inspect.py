@@ -102,7 +102,8 @@ def _described_params(info: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _lite_partitions(db_path: str, collection: str) -> list[Path]:
+def lite_segment_files(db_path: str, collection: str) -> list[Path]:
+    """Data files of the flushed segments of a Milvus Lite collection (from its manifest)."""
     root = Path(db_path) / "collections" / collection
     manifest = root / "manifest.json"
     if not manifest.is_file():
@@ -122,7 +123,7 @@ def _index_file(data_file: Path) -> Path:
 def lite_unindexed_segments(db_path: str, collection: str) -> list[str]:
     """Flushed Milvus Lite segments that have no HNSW index file yet."""
     return [
-        str(f) for f in _lite_partitions(db_path, collection) if not _index_file(f).is_file()
+        str(f) for f in lite_segment_files(db_path, collection) if not _index_file(f).is_file()
     ]
 
 
@@ -135,7 +136,7 @@ def lite_segment_indexes(db_path: str, collection: str) -> list[SegmentIndex]:
     import faiss
 
     segments = []
-    for data_file in _lite_partitions(db_path, collection):
+    for data_file in lite_segment_files(db_path, collection):
         path = _index_file(data_file)
         if not path.is_file():
             others = sorted(p.name for p in path.parent.glob(f"{data_file.stem}.*"))

@@ -27,7 +27,12 @@ from rinalmo_search.hits import Hit
 from rinalmo_search.seqio import SequenceRecord
 
 from . import schema as S
-from .inspect import IndexReport, lite_segment_indexes, lite_unindexed_segments
+from .inspect import (
+    IndexReport,
+    lite_segment_files,
+    lite_segment_indexes,
+    lite_unindexed_segments,
+)
 from .schema import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -659,12 +664,15 @@ class VectorStore:
             )
         return report
 
-    def wait_for_index(self, timeout: float = 3600.0, poll: float = 0.5) -> float:
+    def wait_for_index(
+        self, timeout: float = 3600.0, poll: float = 0.5, settle: float = 3.0
+    ) -> float:
         """Block until every flushed row is covered by the vector index.
 
-        Milvus Lite builds HNSW graphs in a background thread after :meth:`flush` (and
-        searches unindexed segments by brute force meanwhile); a server reports
-        ``pending_index_rows``.
+        Milvus Lite builds HNSW graphs in a background thread after :meth:`flush` and may then
+        merge segments (compaction) and build again, searching unindexed segments by brute
+        force meanwhile; so for Lite the segment list must also stay unchanged for ``settle``
+        seconds. A server reports ``pending_index_rows``.
 
         Returns:
             Seconds waited.
@@ -674,18 +682,26 @@ class VectorStore:
         """
         target = self._require_target()
         started = time.perf_counter()
+        last_change = started
+        segments: list[str] = []
         while True:
+            now = time.perf_counter()
             if self.is_lite:
+                current = [str(f) for f in lite_segment_files(self.uri, target)]
                 pending = len(lite_unindexed_segments(self.uri, target))
+                if current != segments or pending:
+                    segments, last_change = current, now
+                done = pending == 0 and now - last_change >= settle
             else:
                 info = self.describe_index()
                 pending = int(info.get("pending_index_rows", 0)) + max(
                     0, int(info.get("total_rows", 0)) - int(info.get("indexed_rows", 0))
                 )
-            waited = time.perf_counter() - started
-            if pending == 0:
-                return waited
-            if waited > timeout:
+                done = pending == 0
+            if done:
+                # Lite: the build ended before the segment list settled.
+                return (last_change if self.is_lite else now) - started
+            if now - started > timeout:
                 unit = "segments" if self.is_lite else "rows"
                 raise StoreError(
                     f"Index of {target!r} still has {pending} {unit} unindexed after "
