@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,33 +10,35 @@ from rinalmo_search.training.prepare import PrepareOptions, prepare_dataset
 
 #: 28 real seed families (5-80 sequences, median length <= 200 nt), two clans of two families.
 TINY_FAMILIES = [
-    "RF00002", "RF00006", "RF00007", "RF00016", "RF00021", "RF00025", "RF00027", "RF00031",
-    "RF00032", "RF00037", "RF00041", "RF00042", "RF00047", "RF00048", "RF00049", "RF00051",
-    "RF00053", "RF00056", "RF00057", "RF00066", "RF00087", "RF00136", "RF00133", "RF00134",
-    "RF00094", "RF00104", "RF00108", "RF00127",
+    "RF00002",
+    "RF00006",
+    "RF00007",
+    "RF00016",
+    "RF00021",
+    "RF00025",
+    "RF00027",
+    "RF00031",
+    "RF00032",
+    "RF00037",
+    "RF00041",
+    "RF00042",
+    "RF00047",
+    "RF00048",
+    "RF00049",
+    "RF00051",
+    "RF00053",
+    "RF00056",
+    "RF00057",
+    "RF00066",
+    "RF00087",
+    "RF00136",
+    "RF00133",
+    "RF00134",
+    "RF00094",
+    "RF00104",
+    "RF00108",
+    "RF00127",
 ]
-
-
-def _import_dynamo_beside_tests_triton() -> None:
-    """Import ``torch._dynamo`` (the optimisers import it) while ``tests/`` is off ``sys.path``.
-
-    Under pytest's default import mode ``tests/`` is on ``sys.path``, so the folder
-    ``tests/triton`` imports as a namespace package ``triton``; torch then believes the Triton
-    compiler is installed and fails on ``triton.language``.
-    """
-    tests_dir = Path(__file__).resolve().parents[1]
-    saved_path = list(sys.path)
-    shadow = sys.modules.pop("triton", None)
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != tests_dir]
-    try:
-        import torch._dynamo  # noqa: F401
-    finally:
-        sys.path[:] = saved_path
-        if shadow is not None:
-            sys.modules["triton"] = shadow
-
-
-_import_dynamo_beside_tests_triton()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -51,7 +52,8 @@ def tiny_split(shared_rfam: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """A prepared split (MMseqs2 de-dup, 60/20/20) of :data:`TINY_FAMILIES`."""
     out = tmp_path_factory.mktemp("tiny-split")
     prepare_dataset(
-        shared_rfam, out,
+        shared_rfam,
+        out,
         PrepareOptions(families=TINY_FAMILIES, fractions=(0.6, 0.2, 0.2), seed=0, threads=1),
     )
     return out
@@ -76,8 +78,10 @@ def train_split(shared_rfam: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 families.append(row["accession"])
     out = tmp_path_factory.mktemp("train-split")
     prepare_dataset(
-        shared_rfam, out,
-        PrepareOptions(families=sorted(families)[:100], fractions=(0.6, 0.2, 0.2), seed=0,
-                       threads=1),
+        shared_rfam,
+        out,
+        PrepareOptions(
+            families=sorted(families)[:100], fractions=(0.6, 0.2, 0.2), seed=0, threads=1
+        ),
     )
     return out
