@@ -16,6 +16,7 @@ from .base import Embedder
 
 
 def _kmer(**options: Any) -> Embedder:
+    """Baseline: 5-mer spectrum, randomly projected to 512-d (no training, no weights)."""
     from .kmer import KmerEmbedder
 
     return KmerEmbedder(**options)
@@ -36,6 +37,7 @@ def _rinalmo_mean(weights: str) -> Callable[..., Embedder]:
 
         return TorchEmbedder.from_checkpoint(weights, **options)
 
+    factory.__doc__ = f"RiNALMo {weights}: mean-pooled official features, no head (needs weights)"
     return factory
 
 

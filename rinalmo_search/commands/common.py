@@ -28,7 +28,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model",
         metavar="NAME_OR_PATH",
-        help="model name (see 'rinalmo-search models') or a model file; default: the shipped model",
+        help="model name (list: 'rinalmo-search models') or a model file (default: shipped model)",
     )
     group.add_argument(
         "--embedder",
