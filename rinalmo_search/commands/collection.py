@@ -23,7 +23,7 @@ examples:
   rinalmo-search collection verify --db rna.db
 
   # remove sequences by id (ids on the command line or one per line in a file)
-  rinalmo-search collection delete --db rna.db NR_003286.2/1-1522 --ids-file retired.txt
+  rinalmo-search collection delete NR_003286.2/1-1522 --db rna.db --ids-file retired.txt
 
   # swap a rebuilt version in behind the alias, then drop the old one
   rinalmo-search collection versions --db http://milvus:19530
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "names",
         nargs="*",
         metavar="NAME",
-        help="ids for 'delete'; the version for 'promote' and 'drop-version'",
+        help="ids for 'delete' (before any option); the version for 'promote' and 'drop-version'",
     )
     parser.add_argument("--ids-file", metavar="FILE", help="ids to delete, one per line")
     parser.add_argument(
