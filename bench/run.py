@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                                           f" ({used}), coloured by family, clans outlined")
         if args.quality_db_size > 0:
             limits.append("Quality database is a sample (drawn families plus decoy training "
-                          "families), not all 62.5k Rfam seeds as in `rinalmo-search evaluate`.")
+                          "families), not every sequence of the split as in `rinalmo-search "
+                          "evaluate` (`--quality-db-size 0` runs that).")
         if args.cm_queries > 0:
             limits.append(f"cmsearch-1seq ran on {qual.subset.get('queries', 0)} queries only "
                           "(short calibration, bit-score ranking): see its subset table.")
