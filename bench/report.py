@@ -166,9 +166,14 @@ def plot_pr_curves(curves: dict[str, dict[str, list[float]]], path: Path) -> Non
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5))
-    for tool, curve in curves.items():
+    styles = ("-", "--", "-.", ":")
+    for index, (tool, curve) in enumerate(curves.items()):
         if curve["recall"]:
-            ax.plot(curve["recall"], curve["precision"], label=tool, linewidth=1.5)
+            label = f"{tool} (subset of queries)" if tool == SUBSET_ONLY else tool
+            line, = ax.plot(curve["recall"], curve["precision"], label=label, linewidth=1.5,
+                            linestyle=styles[index % len(styles)])
+            # where a tool stops reporting hits (peers stop at their E-value cut-off)
+            ax.plot(curve["recall"][-1], curve["precision"][-1], "o", color=line.get_color())
     ax.set_xlabel("recall (all positives of all queries)")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
