@@ -45,3 +45,25 @@ def test_load_split_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "s" / "families.tsv").write_text("family\tsplit\nRF00001\tholdout\n")
     with pytest.raises(InputError, match="unknown split 'holdout'"):
         load_split(tmp_path / "s")
+
+
+@pytest.mark.slow
+def test_reads_the_training_pipelines_prepared_split(tmp_path: Path) -> None:
+    from evaluation_helpers import RFAM
+    from rinalmo_search.training.prepare import PrepareOptions, prepare_dataset
+    from rinalmo_search.training.prepare import load_split as load_prepared
+
+    if not (RFAM / "families.tsv").exists():
+        pytest.skip(f"shared Rfam data not found at {RFAM} (needed for data prepare)")
+    families = ["RF00002", "RF00003", "RF00004", "RF00006", "RF00007", "RF00012", "RF00013",
+                "RF00014", "RF00015", "RF00016"]
+    options = PrepareOptions(dedup="exact", families=families, seed=3)
+    prepare_dataset(RFAM, tmp_path / "prep", options)
+    prepared = load_prepared(tmp_path / "prep")
+    split = load_split(tmp_path / "prep")
+    assert len(split.records) == sum(len(v) for v in prepared.records.values())
+    names = {"train": "train", "validation": "valid", "test": "test"}
+    assert split.family_split == {f: names[s] for f, s in prepared.family_split.items()}
+    for record in split.records:
+        assert record.clan == prepared.families[record.family].clan
+    assert prepared.fingerprint[:12] in split.source
