@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from rinalmo_search.evaluation.protocol import embed_in_batches, exact_search
 from rinalmo_search.evaluation.peers import run_peer
+from rinalmo_search.evaluation.protocol import embed_in_batches, exact_search
 from rinalmo_search.evaluation.runner import load_model
 from rinalmo_search.evaluation.split import load_split
 from rinalmo_search.rerank import rerank

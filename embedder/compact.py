@@ -142,7 +142,7 @@ def features(sequences: Sequence[str], patterns: Sequence[str]) -> list[np.ndarr
 
 
 def sparse_features(sequences: Sequence[str], patterns: Sequence[str],
-                    weights: Sequence[float]) -> Any:
+                    weights: Sequence[float] | np.ndarray) -> Any:
     """The weighted, concatenated spectra of :func:`features` as a SciPy CSR matrix.
 
     Same values as ``np.concatenate([w * block for ...])`` but without materialising the
@@ -224,9 +224,9 @@ class CompactEmbedder(Embedder):
                     f"Invalid learned projection shape: {found} "
                     f"(expected {(n_features, self.config.learned_dim)})"
                 )
-            self._learned = np.asarray(learned, dtype=np.float32)
-        else:
-            self._learned = None
+        self._learned: np.ndarray | None = (
+            np.asarray(learned, dtype=np.float32) if self.config.learned_dim else None
+        )
         self._weights = np.sqrt(np.asarray(self.config.block_weights, dtype=np.float32))
         self._info = ModelInfo(name=name, version=version, dim=self.config.dim)
 
