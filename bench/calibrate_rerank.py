@@ -19,9 +19,9 @@ import json
 import logging
 
 import numpy as np
+from rinalmo_search.embedder import load_embedder
 
 from rinalmo_search.evaluation.protocol import ToolRun, embed_in_batches, exact_search, score_run
-from rinalmo_search.evaluation.runner import load_model
 from rinalmo_search.evaluation.split import load_split
 from rinalmo_search.rerank import rerank
 
@@ -58,7 +58,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     split = load_split(args.split)
-    embedder = load_model(args.model)
+    embedder = load_embedder(args.model)
     database = split.records
     queries = split.queries("valid", max_per_family=args.queries_per_family)
     vectors = embed_in_batches(embedder, database)

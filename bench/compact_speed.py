@@ -21,10 +21,10 @@ import os
 import time
 
 import numpy as np
+from rinalmo_search.embedder import load_embedder
 
 from rinalmo_search.evaluation.peers import run_peer
 from rinalmo_search.evaluation.protocol import embed_in_batches, exact_search
-from rinalmo_search.evaluation.runner import load_model
 from rinalmo_search.evaluation.split import load_split
 from rinalmo_search.rerank import rerank
 
@@ -50,7 +50,7 @@ def main() -> None:
     queries = [all_queries[i] for i in sorted(rng.choice(len(all_queries),
                                                          size=min(args.queries, len(all_queries)),
                                                          replace=False))]
-    embedder = load_model(args.model)
+    embedder = load_embedder(args.model)
     result: dict[str, object] = {"model": embedder.info.tag, "database": len(database),
                                  "queries": len(queries), "cpus": os.cpu_count(),
                                  "load_average": os.getloadavg()[0]}

@@ -29,6 +29,7 @@ import numpy as np
 from rinalmo_search.errors import ConfigError
 
 from .base import Embedder, ModelInfo, l2_normalise
+from .registry import COMPACT_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def save_compact(
     import torch
 
     payload = {
-        "format": "rinalmo-search compact 1",
+        "format": COMPACT_FORMAT,
         "name": name,
         "version": version,
         "config": asdict(config),
@@ -282,7 +283,7 @@ def load_compact(path: str | Path = DEFAULT_WEIGHTS) -> CompactEmbedder:
     if not path.is_file():
         raise ConfigError(f"Compact model file not found: {path}")
     payload = torch.load(str(path), map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != "rinalmo-search compact 1":
+    if not isinstance(payload, dict) or payload.get("format") != COMPACT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ConfigError(
             f"{path}: not a compact model file (expected format 'rinalmo-search compact 1', "

@@ -41,6 +41,22 @@ def _rinalmo_mean(weights: str) -> Callable[..., Embedder]:
     return factory
 
 
+#: Format tag of compact model files (:mod:`.compact`); other files are read by
+#: :mod:`.model_file` (RiNALMo backbone and/or homology head).
+COMPACT_FORMAT = "rinalmo-search compact 1"
+
+
+def model_file_format(path: Path) -> str:
+    """The ``format`` tag of a model file (``""`` when it has none)."""
+    import torch
+
+    try:
+        payload = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # torch raises many types for a file that is not a checkpoint
+        raise ConfigError(f"{path}: not a readable model file ({error})") from None
+    return str(payload.get("format", "")) if isinstance(payload, dict) else ""
+
+
 #: name → factory. The first entry is the default model.
 MODELS: dict[str, Callable[..., Embedder]] = {
     "compact-kmer": _compact,
@@ -67,12 +83,17 @@ def load_embedder(name: str = DEFAULT_MODEL, **options: Any) -> Embedder:
     factory = MODELS.get(name)
     if factory is not None:
         return factory(**options)
-    if name.endswith(".pt") or Path(name).expanduser().is_file():
-        if not Path(name).expanduser().is_file():
+    path = Path(name).expanduser()
+    if name.endswith(".pt") or path.is_file():
+        if not path.is_file():
             raise ConfigError(f"Model file not found: {name}")
+        if model_file_format(path) == COMPACT_FORMAT:
+            from .compact import load_compact
+
+            return load_compact(path)
         from .local import TorchEmbedder
 
-        return TorchEmbedder.from_model_file(Path(name).expanduser(), **options)
+        return TorchEmbedder.from_model_file(path, **options)
     known = ", ".join(sorted(MODELS))
     raise ConfigError(
         f"Unknown model {name!r} (known models: {known}; or the path of a .pt model file)"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
+from rinalmo_search.embedder import load_embedder
 from rinalmo_search.embedder.base import Embedder
 from rinalmo_search.errors import ConfigError
 
@@ -26,18 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def load_model(name_or_path: str) -> Embedder:
-    """A registered model name, a compact model file, or any model file the registry reads."""
-    from rinalmo_search.embedder import load_embedder
-
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        from rinalmo_search.embedder.compact import load_compact
-
-        try:
-            return load_compact(path)
-        except ConfigError as error:
-            if "not a compact model file" not in str(error):
-                raise
+    """Deprecated alias of :func:`rinalmo_search.embedder.load_embedder` (bench scripts)."""
     return load_embedder(name_or_path)
 
 
@@ -82,7 +71,7 @@ def evaluate(
     database = split.records
     runs: list[ToolRun] = []
     for name in models:
-        embedder = load_model(name)
+        embedder = load_embedder(name)
         start = time.perf_counter()
         vectors = embed_in_batches(embedder, database, desc=f"embedding database ({name})")
         index_seconds = time.perf_counter() - start
