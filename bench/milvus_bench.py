@@ -182,7 +182,9 @@ def run_milvus(uri: str, records: list, vectors: np.ndarray, queries: np.ndarray
     collection = f"bench_{os.getpid()}_{len(records)}"
     result = EngineResult(engine="milvus-lite" if not uri.startswith("http") else "milvus-server")
     position = {r.id: i for i, r in enumerate(records)}
-    with VectorStore(uri, collection=collection, index=settings) as store:
+    with VectorStore(
+        uri, collection=collection, index=settings, consistency=args.consistency
+    ) as store:
         store.drop_all()
         store.ensure_collection(model)
         started = time.perf_counter()
@@ -349,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         help="extra search ef values to measure recall@10 and p50 at",
     )
     parser.add_argument("--uri", default="", help="Milvus server URI (default: a Lite file)")
+    parser.add_argument(
+        "--consistency", default="Strong", choices=("Strong", "Session", "Bounded", "Eventually"),
+        help="Milvus search consistency (a server waits ~200 ms per search for Strong)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="faiss/OpenMP threads (both)")
     parser.add_argument("--build-timeout", type=float, default=7200.0)
     parser.add_argument("--seed", type=int, default=7)

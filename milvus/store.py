@@ -45,6 +45,7 @@ WRITE_BATCH = 1000
 #: Bytes of sequence text per write request: long sequences (up to 64 KB each) must not push
 #: a request past gRPC's 64 MB message limit.
 WRITE_BATCH_BYTES = 16 * 1024 * 1024
+CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
 #: Ids per primary-key lookup.
 LOOKUP_BATCH = 1000
 
@@ -102,6 +103,10 @@ class VectorStore:
         collection: the alias (or plain collection name) to use.
         token: ``user:password`` or an API key for a server; ignored by Milvus Lite.
         index: HNSW parameters for new collections and for searches.
+        consistency: Milvus consistency level of searches. ``Strong`` (default) sees every
+            write acknowledged before the search; on a server it waits for the time tick
+            (about 200 ms per search call, amortised over a batch of queries). ``Bounded``
+            skips that wait and may miss writes of the last few seconds.
 
     Raises:
         ConfigError: invalid collection name or Lite path.
@@ -115,6 +120,7 @@ class VectorStore:
         collection: str = "rinalmo_search",
         token: str = "",
         index: IndexSettings | None = None,
+        consistency: str = "Strong",
     ) -> None:
         if not _NAME.match(collection):
             raise ConfigError(
@@ -124,6 +130,12 @@ class VectorStore:
         self.uri = str(uri)
         self.alias = collection
         self.settings = index or IndexSettings()
+        if consistency not in CONSISTENCY_LEVELS:
+            raise ConfigError(
+                f"Invalid consistency level {consistency!r} "
+                f"(expected one of {', '.join(CONSISTENCY_LEVELS)})"
+            )
+        self.consistency = consistency
         self.is_lite = not is_server_uri(self.uri)
         self._model: ModelInfo | None = None
         self._target: str | None = None
@@ -627,7 +639,7 @@ class VectorStore:
                 output_fields=[S.SEQUENCE, S.LENGTH, S.FAMILY, S.CLAN],
                 search_params=self.settings.search_params(top_k, ef),
                 anns_field=S.VECTOR,
-                consistency_level="Strong",
+                consistency_level=self.consistency,
             )
         return [[_to_hit(hit) for hit in hits] for hits in results]
 
