@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 #: Residues accepted in input: nucleotides and IUPAC ambiguity codes (plus I, as RiNALMo has it).
 RESIDUES = frozenset("ACGUTRYKMSWBDHVNI")
 GAP_CHARACTERS = "-."
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _INVALID = re.compile(r"[^ACGUTRYKMSWBDHVNI]", re.IGNORECASE)
 # Rfam-style accessions (RF00005 CL00001), or the project's simulated ones (SIMF00001 SIMC0001)
 _LABEL_DESCRIPTION = re.compile(r"^([A-Z]{2,5}\d{4,})\s+([A-Z]{2,5}\d{4,}|NA)\b")
@@ -160,23 +162,29 @@ def read_fasta(paths: str | Path | Iterable[str | Path]) -> list[SequenceRecord]
     if isinstance(paths, (str, Path)):
         paths = [paths]
     records: dict[str, SequenceRecord] = {}
+    repeats: list[SequenceRecord] = []
     for path in paths:
         for record in iter_fasta(path):
             first = records.get(record.id)
             if first is None:
                 records[record.id] = record
             elif first.sequence == record.sequence:
-                log.warning(
-                    "%s: duplicate id %r with an identical sequence (first at %s); kept the first",
-                    record.source,
-                    record.id,
-                    first.source,
-                )
+                repeats.append(record)
             else:
                 raise InputError(
                     f"{record.source}: duplicate id {record.id!r} with a different sequence "
                     f"(first at {first.source})"
                 )
+    if repeats:
+        example = repeats[0]
+        log.warning(
+            "%d record(s) repeat an earlier id with an identical sequence and were kept once "
+            "(first: %r at %s, already at %s)",
+            len(repeats),
+            example.id,
+            example.source,
+            records[example.id].source,
+        )
     return list(records.values())
 
 
@@ -220,6 +228,8 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
+        # mkstemp creates files readable by the owner only; give outputs the usual mode
+        os.chmod(temporary, 0o666 & ~_UMASK)
         with os.fdopen(descriptor, mode) as handle:
             yield handle
         os.replace(temporary, path)
