@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from galaxy_server import SUITE_DIR, VENV_BIN
+from galaxy_server import VENV_BIN
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -14,11 +14,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "galaxy: starts a real Galaxy server on 127.0.0.1 and runs the wrappers' tool tests "
         "(minutes; needs tests/galaxy/setup_galaxy.sh)",
     )
-
-
-@pytest.fixture(scope="session")
-def suite_dir() -> Path:
-    return SUITE_DIR
 
 
 @pytest.fixture(scope="session")
