@@ -1,5 +1,9 @@
 """Local (in-process) PyTorch embedder: RiNALMo backbone + residue mean pooling + homology head.
 
+:func:`embedder_from_model_file` opens any model file of :mod:`.model_file`: a RiNALMo one as a
+:class:`TorchEmbedder`, a backbone-free one (k-mer features + head) as a
+:class:`~.features.FeatureHeadEmbedder`.
+
 Sequences are grouped into length buckets (similar lengths share a batch, so little padding is
 computed), run without gradients, and returned in input order. Padding never changes a vector:
 attention masks padded keys, pooling skips them.
@@ -185,13 +189,21 @@ class TorchEmbedder(Embedder):
             **options: passed to :class:`TorchEmbedder`.
 
         Raises:
-            InferenceError: unreadable file, or a backbone that cannot be found or does not
-                match the head.
+            InferenceError: unreadable file, a backbone-free model file (open it with
+                :func:`embedder_from_model_file`), or a backbone that cannot be found or does
+                not match the head.
         """
         from .model_file import load_model_file
         from .pretrained import load_backbone
 
         model_file = load_model_file(path)
+        if model_file.backbone_config is None:
+            raise InferenceError(
+                f"{path} has no RiNALMo backbone (its head maps "
+                f"{(model_file.features or {}).get('name', 'backbone-free')} features), so it "
+                "has no backbone features and cannot run as a RiNALMo TorchEmbedder; use it as "
+                "a model (--model PATH, load_embedder(PATH))"
+            )
         if checkpoint is not None:
             backbone = load_backbone(checkpoint)
         elif model_file.backbone_state is not None:
@@ -214,3 +226,45 @@ class TorchEmbedder(Embedder):
         options.setdefault("name", model_file.name)
         options.setdefault("version", model_file.version)
         return cls(backbone, model_file.build_head(), **options)  # type: ignore[arg-type]
+
+
+def embedder_from_model_file(path: str | Path, **options: object) -> Embedder:
+    """The embedder a model file describes, whichever features it uses.
+
+    Arguments:
+        path: a :mod:`.model_file` model file.
+        **options: for RiNALMo files, as :meth:`TorchEmbedder.from_model_file`; for
+            backbone-free files, ``threads``, ``batch_size``, ``device`` and ``name``/``version``
+            overrides (``progress`` and ``dtype`` are accepted and ignored: the features are
+            cheap and computed in float32).
+
+    Raises:
+        InferenceError: unreadable file or unusable contents.
+        ConfigError: an option a backbone-free model cannot take (``checkpoint``, ...).
+    """
+    from rinalmo_search.errors import ConfigError
+
+    from .model_file import load_model_file
+
+    model_file = load_model_file(path)
+    if model_file.features is None:
+        return TorchEmbedder.from_model_file(path, **options)  # type: ignore[arg-type]
+    from .features import FeatureHeadEmbedder, extractor_from_description
+
+    options = {k: v for k, v in options.items() if v is not None}
+    options.pop("progress", None)
+    options.pop("dtype", None)
+    allowed = {"threads", "batch_size", "device", "name", "version"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{path} is a backbone-free model ({model_file.features.get('name')} features); it "
+            f"does not take the option(s) {', '.join(unknown)} (accepted: "
+            f"{', '.join(sorted(allowed))})"
+        )
+    options.setdefault("name", model_file.name)
+    options.setdefault("version", model_file.version)
+    return FeatureHeadEmbedder(
+        extractor_from_description(model_file.features), model_file.build_head(),
+        **options,  # type: ignore[arg-type]
+    )

@@ -66,6 +66,20 @@ class LoRALinear(nn.Module):
             nn.init.kaiming_uniform_(self.lora_A.data[index], a=math.sqrt(5))
         self.dropout = nn.Dropout(dropout)
 
+    @property
+    def weight(self) -> Tensor:
+        """The frozen base weight (not including the update), as on the wrapped layer.
+
+        Code that reads ``layer.weight`` for its dtype or device (the homology head's
+        ``input_proj``) keeps working when the layer is adapted.
+        """
+        return self.base.weight
+
+    @property
+    def bias(self) -> Tensor | None:
+        """The base bias (None when the wrapped layer has none)."""
+        return self.base.bias
+
     def delta_weight(self) -> Tensor:
         """The weight update ``(out_features, in_features)``."""
         return torch.cat([self.lora_B[i] @ self.lora_A[i] for i in range(self.splits)]) \

@@ -91,9 +91,9 @@ def load_embedder(name: str = DEFAULT_MODEL, **options: Any) -> Embedder:
             from .compact import load_compact
 
             return load_compact(path)
-        from .local import TorchEmbedder
+        from .local import embedder_from_model_file
 
-        return TorchEmbedder.from_model_file(path, **options)
+        return embedder_from_model_file(path, **options)
     known = ", ".join(sorted(MODELS))
     raise ConfigError(
         f"Unknown model {name!r} (known models: {known}; or the path of a .pt model file)"

@@ -9,8 +9,10 @@ cache that the next run extends rather than recomputes. Keys are
 
 Extractors: :class:`RinalmoFeatures` (mean-pooled RiNALMo residue representations, through the
 embedder package's :class:`~rinalmo_search.embedder.local.TorchEmbedder`) and
-:class:`KmerFeatures` (square-rooted, L2-normalised k-mer spectra from
-:class:`~rinalmo_search.embedder.kmer.KmerEmbedder`).
+:class:`~rinalmo_search.embedder.features.KmerFeatures` (square-rooted, L2-normalised k-mer
+spectra). The backbone-free extractors and the :class:`FeatureExtractor` interface live in
+:mod:`rinalmo_search.embedder.features`, so a trained head's model file is embedded at search
+time by exactly the code that made its training features.
 """
 
 from __future__ import annotations
@@ -18,72 +20,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rinalmo_search.embedder.features import FeatureExtractor, KmerFeatures
 from tqdm import tqdm
 
 from rinalmo_search.errors import ConfigError, InputError
 from rinalmo_search.seqio import atomic_write, sequence_hash
 
 log = logging.getLogger(__name__)
-
-
-class FeatureExtractor(ABC):
-    """Turns sequences into fixed-size pooled feature vectors (the head's input)."""
-
-    @property
-    @abstractmethod
-    def name(self) -> str:
-        """Identifies the extractor *and* its weights/parameters (the cache folder name)."""
-
-    @property
-    @abstractmethod
-    def dim(self) -> int:
-        """Feature width."""
-
-    @abstractmethod
-    def extract(self, sequences: Sequence[str]) -> np.ndarray:
-        """Features ``(len(sequences), dim)`` float32, in input order."""
-
-    def describe(self) -> dict[str, Any]:
-        """Plain-data description recorded in the cache and in model files."""
-        return {"name": self.name, "dim": self.dim}
-
-
-class KmerFeatures(FeatureExtractor):
-    """k-mer composition: ``sqrt(counts)``, L2-normalised, ``4**k`` wide.
-
-    Arguments:
-        k: k-mer length (1..8).
-    """
-
-    def __init__(self, k: int = 4) -> None:
-        from rinalmo_search.embedder.kmer import KmerEmbedder
-
-        self.k = k
-        self._kmer = KmerEmbedder(k=k, dim=1)  # only its spectrum is used
-
-    @property
-    def name(self) -> str:
-        return f"kmer{self.k}"
-
-    @property
-    def dim(self) -> int:
-        return 4**self.k
-
-    def extract(self, sequences: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(sequences), self.dim), dtype=np.float32)
-        for row, sequence in enumerate(sequences):
-            out[row] = np.sqrt(self._kmer.spectrum(sequence))
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, np.float32(1e-12))
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "kind": "kmer", "k": self.k}
 
 
 class RinalmoFeatures(FeatureExtractor):

@@ -219,13 +219,13 @@ def _save_model(
 ) -> None:
     from rinalmo_search.embedder.lora import has_lora, merge_lora
     from rinalmo_search.embedder.model_file import save_model_file
-    from rinalmo_search.embedder.rinalmo import RiNALMoConfig
 
     head = copy.deepcopy(head).cpu().float().eval()
     if has_lora(head):
         head = merge_lora(head)
-    backbone: Any
+    backbone: Any = None
     source: str | None = None
+    features: dict[str, Any] | None = None
     description = extractor.describe()
     if description.get("kind") == "rinalmo":
         if description.get("checkpoint"):
@@ -233,10 +233,8 @@ def _save_model(
             source = str(description["checkpoint"])
         else:  # random weights exist nowhere else: store them
             backbone = extractor.backbone  # type: ignore[attr-defined]
-    else:
-        # composition features need no backbone, but the model file format requires a config
-        backbone = RiNALMoConfig.preset("micro")
-        source = f"none:{extractor.name}"
+    else:  # backbone-free features: the model file names the extractor, and search reruns it
+        features = description
     metadata = {
         "training": config.plain(),
         "config_fingerprint": config.fingerprint(),
@@ -251,7 +249,7 @@ def _save_model(
         "best_epoch": best_epoch,
     }
     save_model_file(path, name=config.name, version=config.version, backbone=backbone,
-                    head=head, backbone_source=source, metadata=metadata)
+                    head=head, backbone_source=source, metadata=metadata, features=features)
 
 
 def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
