@@ -29,19 +29,27 @@ log = logging.getLogger(__name__)
 def export_module(embedder_or_module: Embedder | nn.Module) -> nn.Module:
     """The plain (eager) module that export scripts: LoRA merged, float32, eval mode, on CPU.
 
+    A :class:`~rinalmo_search.embedder.compact.CompactEmbedder` becomes its
+    :class:`~rinalmo_search.embedder.compact.CompactTorchModule` (same vectors from token ids).
+
     Raises:
-        ConfigError: the embedder is not a torch model (e.g. the k-mer baseline).
+        ConfigError: the embedder is neither a torch model nor a compact model (e.g. the k-mer
+            baseline).
     """
+    from .compact import CompactEmbedder, to_torch_module
     from .local import TorchEmbedder
 
     if isinstance(embedder_or_module, TorchEmbedder):
         module: nn.Module = embedder_or_module.model
+    elif isinstance(embedder_or_module, CompactEmbedder):
+        # k-mer counting and both projections as torch ops (numpy stays the local path)
+        module = to_torch_module(embedder_or_module)
     elif isinstance(embedder_or_module, nn.Module):
         module = embedder_or_module
     else:
         raise ConfigError(
             f"Cannot export {type(embedder_or_module).__name__}: only RiNALMo (torch) models "
-            "can be exported to TorchScript"
+            "and compact models can be exported to TorchScript"
         )
     module = copy.deepcopy(module)
     if has_lora(module):
@@ -93,3 +101,16 @@ def parity(
         a = eager(torch.from_numpy(ids), torch.from_numpy(mask))
         b = scripted(torch.from_numpy(ids), torch.from_numpy(mask))
     return float(np.abs(a.numpy() - b.numpy()).max())
+
+
+def local_parity(
+    embedder: Embedder, scripted: torch.jit.ScriptModule, sequences: list[str]
+) -> float:
+    """Max abs difference between the embedder's own ``embed`` and the scripted module.
+
+    For a compact model this compares the numpy path with the exported torch module.
+    """
+    ids, mask = batch_encode(sequences)
+    with torch.inference_mode():
+        served = scripted(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    return float(np.abs(embedder.embed(sequences) - served).max())

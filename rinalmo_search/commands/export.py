@@ -17,6 +17,9 @@ examples:
   # export a trained model file; Triton then serves it as 'rinalmo_search'
   rinalmo-search export --model models/rinalmo-homology.pt --repository model_repository/
 
+  # the shipped default model (k-mer counting and projections as torch ops)
+  rinalmo-search export --model compact-kmer --repository model_repository/
+
   # another Triton model name, a feature-only model file with its backbone checkpoint
   rinalmo-search export --model head.pt --checkpoint giga --repository model_repository/ \\
       --name rinalmo_giga
@@ -26,17 +29,26 @@ attention_mask (int64 [batch, length]; mask 1 on real tokens incl. <cls>/<eos>),
 float32 [batch, dim] unit rows. Then the Triton configs are written around it.
 """
 
-#: Known sequences used to check that the exported file reproduces the eager model.
-_CHECK_SEQUENCES = ["GGGAGCUCAGCCGGUAGAGCAAGCGGCUAGCUCCC", "ACGU" * 12, "GUCA"]
+#: Known sequences used to check that the exported file reproduces the eager model (IUPAC
+#: codes, lower case, T and a sequence shorter than any k-mer included).
+_CHECK_SEQUENCES = [
+    "GGGAGCUCAGCCGGUAGAGCAAGCGGCUAGCUCCC", "ACGU" * 12, "GUCA",
+    "ggcuaNNacguRYacgtTTGCAUGCAUCCGA" * 3,
+]
+#: Default recorded input length of compact models (they have no length limit).
+COMPACT_MAX_LENGTH = 4096
+#: Largest accepted eager-vs-TorchScript (and compact numpy-vs-TorchScript) difference.
+TOLERANCE = 1e-5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help="write a model as TorchScript (and Triton configs) into a model repository",
-        description="Script a RiNALMo-based model (LoRA merged, float32) into one TorchScript "
-        "file inside a Triton model repository, check it against the eager model, and write "
-        "the Triton configuration next to it.",
+        description="Script a RiNALMo-based model (LoRA merged, float32) or a compact k-mer "
+        "model into one TorchScript file inside a Triton model repository, check it against "
+        "the eager model (and a compact model's numpy path), and write the Triton "
+        "configuration next to it.",
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
@@ -51,9 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-length",
         type=int,
-        default=1024,
+        default=None,
         metavar="TOKENS",
-        help="longest input in tokens (residues + 2), as RiNALMo was trained",
+        help="longest input in tokens (residues + 2) recorded for clients; default 1024 for "
+        f"RiNALMo models (as trained), {COMPACT_MAX_LENGTH} for compact models (no length "
+        "limit: longer inputs are sent one per request)",
     )
     parser.set_defaults(handler=run)
 
@@ -62,26 +76,37 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from rinalmo_search.embedder import load_embedder
-    from rinalmo_search.embedder.export import export_module, export_torchscript, parity
+    from rinalmo_search.embedder.compact import CompactEmbedder
+    from rinalmo_search.embedder.export import (
+        export_module,
+        export_torchscript,
+        local_parity,
+        parity,
+    )
 
     options = {"checkpoint": args.checkpoint} if args.checkpoint else {}
     embedder = load_embedder(args.model, **options)
+    compact = isinstance(embedder, CompactEmbedder)
+    max_length = args.max_length or (COMPACT_MAX_LENGTH if compact else 1024)
     target = Path(args.repository) / args.name / "1" / "model.pt"
     export_torchscript(embedder, target)
-    difference = parity(export_module(embedder), torch.jit.load(str(target)), _CHECK_SEQUENCES)
-    if difference > 1e-4:
-        raise InferenceError(
-            f"Exported {target} differs from the eager model by {difference:.2e} (expected "
-            "<= 1e-4)"
-        )
-    log.info("TorchScript matches the eager model (max abs diff %.1e)", difference)
+    scripted = torch.jit.load(str(target))
+    checks = [("the eager model", parity(export_module(embedder), scripted, _CHECK_SEQUENCES))]
+    if compact:
+        checks.append(("the numpy embedder", local_parity(embedder, scripted, _CHECK_SEQUENCES)))
+    for label, difference in checks:
+        if difference > TOLERANCE:
+            raise InferenceError(
+                f"Exported {target} differs from {label} by {difference:.2e} (expected "
+                f"<= {TOLERANCE:.0e})"
+            )
+        log.info("TorchScript matches %s (max abs diff %.1e)", label, difference)
     try:
         triton = importlib.import_module("rinalmo_search.embedder.triton_repository")
     except ImportError:
         log.warning("no Triton repository writer installed; wrote only %s", target)
         return 0
-    triton.write_model_repository(Path(args.repository), args.name, embedder.info,
-                                  args.max_length)
+    triton.write_model_repository(Path(args.repository), args.name, embedder.info, max_length)
     log.info("model repository %s ready (model %r, %s)", args.repository, args.name,
              embedder.info.tag)
     return 0
