@@ -13,7 +13,7 @@ APT_PROGRAMS := cmalign mafft blastn mmseqs nhmmer
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: setup tools venv demo test lint bench clean
+.PHONY: setup tools venv galaxy-venv demo test lint bench clean
 
 setup: tools venv
 
@@ -35,17 +35,22 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $@
 
+# a real Galaxy for the wrappers' functional tests, in its own venv (it pins its own libraries)
+galaxy-venv:
+	bash tests/galaxy/setup_galaxy.sh
+
 demo: setup
 	$(BIN)/rinalmo-search demo
 
-test: setup
+test: setup galaxy-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check rinalmo_search embedder milvus training tests bench
+	$(BIN)/planemo lint --fail_level warn --skip BioToolsValid -r galaxy_tools/
 
 bench: setup
 	$(BIN)/python bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) rinalmo-search-demo .pytest_cache
+	rm -rf $(VENV) .venv-galaxy rinalmo-search-demo .pytest_cache
