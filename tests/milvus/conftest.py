@@ -15,11 +15,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from milvus_testdata import MODEL
+from milvus_testdata import MODEL, Target
 from rinalmo_search.milvus import IndexSettings, VectorStore
 
 HERE = Path(__file__).resolve().parent
@@ -82,18 +81,6 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-@dataclass
-class Target:
-    """Where a test's collection lives."""
-
-    backend: str
-    uri: str
-    collection: str
-
-    def open(self, **options: object) -> VectorStore:
-        return VectorStore(self.uri, collection=self.collection, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["lite", "server"])

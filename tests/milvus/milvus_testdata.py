@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from rinalmo_search.embedder import ModelInfo, l2_normalise
+from rinalmo_search.milvus import VectorStore
 
 from rinalmo_search.seqio import SequenceRecord
 
@@ -36,3 +39,15 @@ def make_records(n: int, *, seed: int = 0, prefix: str = "seq") -> list[Sequence
 def make_vectors(n: int, dim: int = MODEL.dim, *, seed: int = 0) -> np.ndarray:
     """``n`` random unit vectors."""
     return l2_normalise(np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32))
+
+
+@dataclass
+class Target:
+    """Where a test's collection lives."""
+
+    backend: str
+    uri: str
+    collection: str
+
+    def open(self, **options: object) -> VectorStore:
+        return VectorStore(self.uri, collection=self.collection, **options)  # type: ignore[arg-type]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Target
-from milvus_testdata import MODEL, make_records, make_vectors
+from milvus_testdata import MODEL, Target, make_records, make_vectors
 from rinalmo_search.embedder import ModelInfo
 from rinalmo_search.milvus import IndexSettings, VectorStore
 from rinalmo_search.milvus import schema as S

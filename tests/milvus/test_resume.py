@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Target
+from milvus_testdata import Target
 from rinalmo_search.embedder import load_embedder
 from rinalmo_search.milvus import VectorStore
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Target
-from milvus_testdata import MODEL, make_records, make_vectors
+from milvus_testdata import MODEL, Target, make_records, make_vectors
 from rinalmo_search.embedder import ModelInfo
 from rinalmo_search.milvus import VectorStore, build_filter
 from rinalmo_search.milvus import schema as S
