@@ -98,7 +98,7 @@ def index_records(
     """
     started = time.perf_counter()
     store.ensure_collection(embedder.info)
-    todo = list(records) if upsert else store.new_records(records)
+    todo = store.new_records(records, upsert=upsert)
     with tqdm(
         total=len(todo), unit="seq", desc="indexing", disable=not progress or not todo
     ) as bar:

@@ -131,3 +131,18 @@ def test_two_stage_search_keeps_both_scores(tmp_path: Path, family_fasta: Path) 
     assert [row["family"] for row in stage2[:7]] == [query.family] * 7
     scores = [float(row["score"]) for row in stage2]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_upsert_rewrites_only_changed_records(
+    tmp_path: Path, family_fasta: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = str(tmp_path / "lib.db")
+    assert main(["index", str(family_fasta), "--db", db]) == 0
+    records = read_fasta(family_fasta)
+    records[0].sequence = records[0].sequence[::-1]
+    changed = tmp_path / "changed.fasta"
+    write_fasta(records, changed)
+    assert main(["index", str(changed), "--db", db]) == 1  # refused without --upsert
+    caplog.clear()
+    assert main(["index", str(changed), "--db", db, "--upsert"]) == 0
+    assert "added 1 new (47 already present)" in caplog.text
