@@ -14,6 +14,10 @@ Cosine similarity of two vectors is then ``w_fixed * cos_fixed + w_learned * cos
 (each view is unit-normalised and scaled by the square root of its weight). Features are built
 sparse (SciPy CSR: a sequence fills few of the 4**k bins), so embedding runs at thousands of
 sequences per second on one core; torch is needed only to read the weights file.
+
+For export and serving, :class:`CompactTorchModule` computes the same vectors in torch from
+RiNALMo token ids (``input_ids``, ``attention_mask``), so ``rinalmo-search export`` can script
+the default model for Triton (numpy stays the local path).
 """
 
 from __future__ import annotations
@@ -340,7 +344,9 @@ class CompactTorchModule(nn.Module):
         w = float(config.learned_weight)
         # numpy scales the float32 views by these Python floats: the same rounding here
         self.view_scales = [float(np.sqrt(1 - w)), float(np.sqrt(w))]
-        self.register_buffer("token_codes", torch.tensor(_token_codes(), dtype=torch.int64))
+        token_codes = _token_codes()
+        self.n_tokens = len(token_codes)
+        self.register_buffer("token_codes", torch.tensor(token_codes, dtype=torch.int64))
         projection = source._projection
         if source._learned is not None:
             projection = np.concatenate([projection, source._learned], axis=1)
@@ -348,9 +354,10 @@ class CompactTorchModule(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Unit embeddings ``[B, dim]`` of a padded batch of token ids."""
-        n_tokens = self.token_codes.shape[0]
+        n_tokens = self.n_tokens
         known = (input_ids >= 0) & (input_ids < n_tokens)
-        codes = self.token_codes[input_ids.clamp(0, n_tokens - 1)]
+        # (buffers: mypy sees nn.Module attributes as Tensor | Module)
+        codes = self.token_codes[input_ids.clamp(0, n_tokens - 1)]  # type: ignore[index]
         valid = known & (codes < 4) & (attention_mask != 0)
         codes = codes.clamp(0, 3)
         batch, length = input_ids.shape
@@ -372,7 +379,7 @@ class CompactTorchModule(nn.Module):
             counts.scatter_add_(1, index, hits)
             norms = torch.sqrt(hits.sum(dim=1, keepdim=True).clamp(min=1.0))
             blocks.append(torch.sqrt(counts) * (self.block_scales[p] / norms))
-        projected = torch.cat(blocks, dim=1) @ self.projection
+        projected = torch.cat(blocks, dim=1) @ self.projection  # type: ignore[operator]
         fixed = _unit(projected[:, : self.fixed_dim])
         if projected.shape[1] == self.fixed_dim:
             return fixed
