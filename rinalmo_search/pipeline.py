@@ -89,15 +89,24 @@ def index_records(
     *,
     batch_size: int = 256,
     upsert: bool = False,
+    new_version: bool = False,
+    drop_previous: bool = False,
     progress: bool = True,
 ) -> IndexReport:
     """Embed the records that are not stored yet and insert them, batch by batch.
 
     Every batch is written before the next is embedded, so an interrupted run loses at most one
     batch and a rerun embeds only what is missing.
+
+    With ``new_version``, the records go into a new version of the collection (e.g. built by a
+    new model) while searches keep using the current one; the alias is swapped to it at the end
+    (and the old version dropped with ``drop_previous``).
     """
     started = time.perf_counter()
-    store.ensure_collection(embedder.info)
+    if new_version:
+        store.create_version(embedder.info)
+    else:
+        store.ensure_collection(embedder.info)
     todo = store.new_records(records, upsert=upsert)
     with tqdm(
         total=len(todo), unit="seq", desc="indexing", disable=not progress or not todo
@@ -109,6 +118,9 @@ def index_records(
     if todo:
         log.info("flushing %d new vectors; Milvus builds the HNSW index now", len(todo))
     store.flush()
+    if new_version:
+        previous = store.promote(drop_previous=drop_previous)
+        log.info("the collection now serves the new version (previous: %s)", previous or "none")
     return IndexReport(
         n_input=len(records),
         n_new=len(todo),

@@ -146,3 +146,20 @@ def test_upsert_rewrites_only_changed_records(
     caplog.clear()
     assert main(["index", str(changed), "--db", db, "--upsert"]) == 0
     assert "added 1 new (47 already present)" in caplog.text
+
+
+def test_new_version_swaps_model_behind_the_collection_name(
+    tmp_path: Path, family_fasta: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "lib.db")
+    write_fasta(read_fasta(family_fasta)[:1], tmp_path / "q.fasta")
+    search = ["search", str(tmp_path / "q.fasta"), "--db", db, "--out", str(tmp_path / "h.tsv")]
+    assert main(["index", str(family_fasta), "--db", db, "--model", "kmer", "-q"]) == 0
+    assert main([*search, "--model", "kmer"]) == 0
+    rebuild = ["index", str(family_fasta), "--db", db, "--model", "compact-kmer", "--new-version"]
+    assert main([*rebuild, "--drop-previous", "-q"]) == 0
+    assert main([*search, "--model", "compact-kmer"]) == 0
+    assert len(read_hits_tsv(tmp_path / "h.tsv")) == 48
+    capsys.readouterr()
+    assert main([*search, "--model", "kmer"]) == 1  # the old model's version is gone
+    assert "compact-kmer" in capsys.readouterr().err

@@ -25,6 +25,9 @@ examples:
   # family and clan labels from a table instead of the FASTA headers
   rinalmo-search index seqs.fasta --db rna.db --labels labels.tsv
 
+  # rebuild with another model without downtime: searches use the old version until the end
+  rinalmo-search index rfam_seeds.fasta --db rna.db --model kmer --new-version --drop-previous
+
   # a Milvus server (token from $RINALMO_SEARCH_MILVUS_TOKEN)
   rinalmo-search index seqs.fasta --db http://milvus.example.org:19530 --collection rfam
 
@@ -50,6 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace records whose id exists with another sequence",
     )
+    parser.add_argument(
+        "--new-version",
+        action="store_true",
+        help="build a new version of the collection (e.g. with another model) while searches "
+        "keep using the current one, then switch the collection name to it",
+    )
+    parser.add_argument(
+        "--drop-previous", action="store_true", help="with --new-version: drop the old version"
+    )
     parser.add_argument("--batch-size", type=int, metavar="N", help="sequences embedded per batch")
     parser.add_argument("--report", metavar="FILE", help="also write the run's counts as TSV")
     add_store_options(parser)
@@ -74,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             embedder,
             batch_size=settings.batch_size,
             upsert=args.upsert,
+            new_version=args.new_version,
+            drop_previous=args.drop_previous,
             progress=not args.quiet,
         )
     log.info("%s: %s", settings.db, report.summary())
