@@ -61,7 +61,7 @@ def build_embedder(model: str | None, seed: int, preset: str = "micro") -> Embed
     if model:
         from rinalmo_search.embedder.registry import load_embedder
 
-        return load_embedder(model, progress=False)
+        return load_embedder(model)
     from rinalmo_search.embedder.head import HeadConfig, HomologyHead
     from rinalmo_search.embedder.local import TorchEmbedder
     from rinalmo_search.embedder.rinalmo import RiNALMoConfig, build_model
