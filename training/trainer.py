@@ -469,8 +469,8 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
     result.history = history
     result.best_epoch = best_epoch
     result.model_path = out / MODEL_FILE if main else None
-    if main and best_epoch == 0:
-        log.warning("validation loss never fell below the untrained head's; no model.pt written")
+    if main and best_epoch == 0:  # every validation loss was NaN, or no epoch ran
+        log.warning("no epoch gave a finite validation loss; no model.pt written")
         result.model_path = None
     if world > 1 and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

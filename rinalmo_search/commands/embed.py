@@ -157,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         name = model_name or DEFAULT_MODEL
         if name.endswith(".pt"):
-            embedder = TorchEmbedder.from_model_file(name, checkpoint=args.checkpoint, **options)
+            if args.checkpoint:
+                options["checkpoint"] = args.checkpoint
+            embedder = load_embedder(name, **options)
         else:
             if args.checkpoint:
                 raise ConfigError(
