@@ -42,8 +42,10 @@ galaxy-venv:
 demo: setup
 	$(BIN)/rinalmo-search demo
 
+# not 'python -m pytest': that puts the repository root on sys.path, where our milvus/ folder
+# would shadow the Milvus server package of the same import name
 test: setup galaxy-venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check rinalmo_search embedder milvus training tests bench
