@@ -313,6 +313,8 @@ def _merge_scaling(first: dict[str, Any] | None, second: dict[str, Any]) -> dict
                                      [r["index_seconds"] for r in mine]),
         }
     merged["sizes"] = sorted(set(first["sizes"]) | set(second["sizes"]))
+    if max(second["sizes"]) > max(first["sizes"]):
+        merged["database"] = second["database"]
     return merged
 
 
@@ -338,8 +340,17 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
         for item in document.get("limits", []):
             skipped = ("Scaling section skipped" in item and merged.get("scaling")) or (
                 "Quality section skipped" in item and merged.get("quality"))
+            if item.startswith("Scaling measured at"):
+                continue  # restated below from the merged sizes
             if not skipped and item not in merged["limits"]:
                 merged["limits"].append(item)
+    if merged.get("scaling", {}).get("rows"):
+        sizes: dict[str, list[int]] = {}
+        for row in merged["scaling"]["rows"]:
+            sizes.setdefault(row["tool"], []).append(row["size"])
+        merged["limits"].insert(0, "Scaling measured at: " + "; ".join(
+            f"{tool} {', '.join(f'{s:,}' for s in sorted(v))}" for tool, v in sizes.items())
+            + " sequences. The ≥1,000,000 target size is not measured.")
     return merged
 
 
