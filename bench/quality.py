@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import single_cm
+from rinalmo_search.embedder import load_embedder
 
 from rinalmo_search.errors import RinalmoSearchError
 from rinalmo_search.evaluation.metrics import QueryResult
@@ -35,7 +36,6 @@ from rinalmo_search.evaluation.protocol import (
     run_model,
     score_run,
 )
-from rinalmo_search.evaluation.runner import load_model
 from rinalmo_search.evaluation.split import Split, make_split
 from rinalmo_search.seqio import SequenceRecord
 
@@ -194,7 +194,7 @@ def run_quality(
     for name in models:
         try:
             start = time.perf_counter()
-            embedder = load_model(name)
+            embedder = load_embedder(name)
             load_seconds = time.perf_counter() - start
         except (RinalmoSearchError, OSError, ImportError) as error:
             result.skipped[name] = str(error).splitlines()[0]

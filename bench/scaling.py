@@ -31,7 +31,6 @@ from __future__ import annotations
 import inspect
 import logging
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -39,14 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rinalmo_search.embedder import load_embedder
 from rinalmo_search.milvus import VectorStore
 from tqdm import tqdm
 
 from rinalmo_search.errors import RinalmoSearchError, ToolError
-from rinalmo_search.evaluation.runner import load_model
 from rinalmo_search.pipeline import index_records, search_records
 from rinalmo_search.rerank import DEFAULT_RERANK
 from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.tools import run_tool
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +71,35 @@ def mutate_fast(sequence: str, rng: np.random.Generator, *, rate: float) -> str:
 
 
 def nested_databases(
-    records: Sequence[SequenceRecord], max_size: int, *, n_queries: int, rate: float = 0.15,
+    records: Sequence[SequenceRecord],
+    max_size: int,
+    *,
+    n_queries: int,
+    rate: float = 0.15,
     seed: int = 0,
 ) -> tuple[list[SequenceRecord], list[SequenceRecord]]:
     """The largest database (smaller ones are its prefixes) and the queries."""
     rng = np.random.default_rng(seed)
     real = [records[i] for i in rng.permutation(len(records))]
     database = real[:max_size]
-    for index in tqdm(range(max_size - len(database)), desc="mutated copies", unit="seq",
-                      disable=max_size <= len(real), leave=False):
+    for index in tqdm(
+        range(max_size - len(database)),
+        desc="mutated copies",
+        unit="seq",
+        disable=max_size <= len(real),
+        leave=False,
+    ):
         source = real[index % len(real)]
-        database.append(SequenceRecord(
-            id=f"{source.id}|mut{index}", sequence=mutate_fast(source.sequence, rng, rate=rate),
-            family=source.family, clan=source.clan, description="mutated copy",
-        ))
+        database.append(
+            SequenceRecord(
+                id=f"{source.id}|mut{index}",
+                sequence=mutate_fast(source.sequence, rng, rate=rate),
+                family=source.family,
+                clan=source.clan,
+                description="mutated copy",
+            )
+        )
     return database, real[:n_queries]
-
-
-def _run(command: Sequence[str]) -> None:
-    try:
-        done = subprocess.run(list(command), capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise ToolError(f"{command[0]}: program not found on PATH", command=list(command)) from None
-    if done.returncode != 0:
-        raise ToolError(f"{command[0]} failed with exit code {done.returncode}",
-                        command=list(command), stderr=done.stderr[-2000:])
 
 
 def _write_fasta(records: Sequence[SequenceRecord], path: Path) -> None:
@@ -119,7 +123,8 @@ class Timing:
         """JSON form with p50/p95 (seconds)."""
         lat = np.asarray(self.latencies)
         return {
-            "tool": self.tool, "size": self.size,
+            "tool": self.tool,
+            "size": self.size,
             "index_seconds": round(self.index_seconds, 3),
             "p50": float(np.percentile(lat, 50)) if lat.size else None,
             "p95": float(np.percentile(lat, 95)) if lat.size else None,
@@ -129,8 +134,9 @@ class Timing:
         }
 
 
-def _time_each(queries: Sequence[SequenceRecord], work: Path,
-               search: Callable[[Path], None], desc: str) -> list[float]:
+def _time_each(
+    queries: Sequence[SequenceRecord], work: Path, search: Callable[[Path], None], desc: str
+) -> list[float]:
     latencies = []
     for index, query in enumerate(tqdm(queries, desc=desc, unit="query", leave=False)):
         path = work / f"q{index}.fa"
@@ -141,59 +147,135 @@ def _time_each(queries: Sequence[SequenceRecord], work: Path,
     return latencies
 
 
-def time_blastn(database_fa: Path, queries: Sequence[SequenceRecord], work: Path, size: int, *,
-                top_k: int, evalue: float, threads: int) -> Timing:
+def time_blastn(
+    database_fa: Path,
+    queries: Sequence[SequenceRecord],
+    work: Path,
+    size: int,
+    *,
+    top_k: int,
+    evalue: float,
+    threads: int,
+) -> Timing:
     """makeblastdb once, then one blastn per query, then all queries in one call."""
     start = time.perf_counter()
-    _run(["makeblastdb", "-dbtype", "nucl", "-in", str(database_fa), "-out", str(work / "bdb")])
+    run_tool(["makeblastdb", "-dbtype", "nucl", "-in", str(database_fa), "-out", str(work / "bdb")])
     index_seconds = time.perf_counter() - start
 
     def search(query: Path) -> None:
-        _run(["blastn", "-task", "blastn", "-query", str(query), "-db", str(work / "bdb"),
-              "-outfmt", "6 qseqid sseqid evalue bitscore", "-evalue", str(evalue),
-              "-strand", "plus", "-max_target_seqs", str(top_k), "-num_threads", str(threads),
-              "-out", str(work / "blast.tsv")])
+        run_tool(
+            [
+                "blastn",
+                "-task",
+                "blastn",
+                "-query",
+                str(query),
+                "-db",
+                str(work / "bdb"),
+                "-outfmt",
+                "6 qseqid sseqid evalue bitscore",
+                "-evalue",
+                str(evalue),
+                "-strand",
+                "plus",
+                "-max_target_seqs",
+                str(top_k),
+                "-num_threads",
+                str(threads),
+                "-out",
+                str(work / "blast.tsv"),
+            ]
+        )
 
     latencies = _time_each(queries, work, search, f"blastn {size}")
     _write_fasta(queries, work / "all.fa")
     start = time.perf_counter()
     search(work / "all.fa")
     batch = (time.perf_counter() - start) / len(queries)
-    return Timing("blastn", size, index_seconds, latencies, batch,
-                  {"index": "makeblastdb", "per_query": "blastn -task blastn (one process)"})
+    return Timing(
+        "blastn",
+        size,
+        index_seconds,
+        latencies,
+        batch,
+        {"index": "makeblastdb", "per_query": "blastn -task blastn (one process)"},
+    )
 
 
-def time_mmseqs(database_fa: Path, queries: Sequence[SequenceRecord], work: Path, size: int, *,
-                top_k: int, evalue: float, threads: int) -> Timing:
+def time_mmseqs(
+    database_fa: Path,
+    queries: Sequence[SequenceRecord],
+    work: Path,
+    size: int,
+    *,
+    top_k: int,
+    evalue: float,
+    threads: int,
+) -> Timing:
     """createdb + createindex once, then one easy-search per query, then one batch call."""
     target = work / "mdb"
     tmp = work / "mtmp"
     start = time.perf_counter()
-    _run(["mmseqs", "createdb", str(database_fa), str(target), "-v", "1"])
+    run_tool(["mmseqs", "createdb", str(database_fa), str(target), "-v", "1"])
     index_seconds = time.perf_counter() - start
 
     def search(query: Path) -> None:
-        _run(["mmseqs", "easy-search", str(query), str(target), str(work / "mm.m8"), str(tmp),
-              "--search-type", "3", "--strand", "1", "-e", str(evalue), "--max-seqs",
-              str(top_k), "--threads", str(threads), "-v", "1"])
+        run_tool(
+            [
+                "mmseqs",
+                "easy-search",
+                str(query),
+                str(target),
+                str(work / "mm.m8"),
+                str(tmp),
+                "--search-type",
+                "3",
+                "--strand",
+                "1",
+                "-e",
+                str(evalue),
+                "--max-seqs",
+                str(top_k),
+                "--threads",
+                str(threads),
+                "-v",
+                "1",
+            ]
+        )
 
     latencies = _time_each(queries, work, search, f"mmseqs {size}")
     _write_fasta(queries, work / "all.fa")
     start = time.perf_counter()
     search(work / "all.fa")
     batch = (time.perf_counter() - start) / len(queries)
-    return Timing("mmseqs", size, index_seconds, latencies, batch,
-                  {"index": "createdb (no createindex: its nucleotide k-mer index needs ~8 GB "
-                            "RAM and was OOM-killed on this shared machine)",
-                   "per_query": "easy-search against the createdb database (one process; "
-                                "builds its k-mer table, ~8 GB, at every call)"})
+    return Timing(
+        "mmseqs",
+        size,
+        index_seconds,
+        latencies,
+        batch,
+        {
+            "index": "createdb (no createindex: its nucleotide k-mer index needs ~8 GB "
+            "RAM and was OOM-killed on this shared machine)",
+            "per_query": "easy-search against the createdb database (one process; "
+            "builds its k-mer table, ~8 GB, at every call)",
+        },
+    )
 
 
-def time_ours(model: str, database: Sequence[SequenceRecord], queries: Sequence[SequenceRecord],
-              work: Path, size: int, *, top_k: int, threads: int) -> list[Timing]:
+def time_ours(
+    model: str,
+    database: Sequence[SequenceRecord],
+    queries: Sequence[SequenceRecord],
+    work: Path,
+    size: int,
+    *,
+    top_k: int,
+    threads: int,
+) -> list[Timing]:
     """Index into Milvus Lite (HNSW) and time single-query searches, without and with stage 2."""
     start = time.perf_counter()
-    embedder = load_model(model)
+    embedder = load_embedder(model)
     load_seconds = time.perf_counter() - start
     store = VectorStore(str(work / f"{model}.db"), collection="bench")
     try:
@@ -208,26 +290,41 @@ def time_ours(model: str, database: Sequence[SequenceRecord], queries: Sequence[
         timings = []
         for method in dict.fromkeys(("none", DEFAULT_RERANK)):
             latencies = []
-            for query in tqdm(queries, desc=f"{model}+{method} {size}", unit="query",
-                              leave=False):
+            for query in tqdm(queries, desc=f"{model}+{method} {size}", unit="query", leave=False):
                 start = time.perf_counter()
-                search_records([query], store, embedder, top_k=top_k, rerank=method,
-                               threads=threads)
+                search_records(
+                    [query], store, embedder, top_k=top_k, rerank=method, threads=threads
+                )
                 latencies.append(time.perf_counter() - start)
             start = time.perf_counter()
-            search_records(list(queries), store, embedder, top_k=top_k, rerank=method,
-                           threads=threads)
+            search_records(
+                list(queries), store, embedder, top_k=top_k, rerank=method, threads=threads
+            )
             batch = (time.perf_counter() - start) / len(queries)
             label = model if method == "none" else f"{model}+{method}"
-            timings.append(Timing(label, size, index_seconds, latencies, batch, {
-                "model_load_s": round(load_seconds, 3),
-                "index_embed_insert_s": round(inserted, 3),
-                "index_hnsw_wait_s": round(waited, 3),
-                "stored": report.n_total, "store": "Milvus Lite, HNSW (default settings)",
-                "rerank": method,
-                "stage1_candidates": top_k if method == "none" else max(
-                    top_k, inspect.signature(search_records).parameters["candidates"].default),
-            }))
+            timings.append(
+                Timing(
+                    label,
+                    size,
+                    index_seconds,
+                    latencies,
+                    batch,
+                    {
+                        "model_load_s": round(load_seconds, 3),
+                        "index_embed_insert_s": round(inserted, 3),
+                        "index_hnsw_wait_s": round(waited, 3),
+                        "stored": report.n_total,
+                        "store": "Milvus Lite, HNSW (default settings)",
+                        "rerank": method,
+                        "stage1_candidates": top_k
+                        if method == "none"
+                        else max(
+                            top_k,
+                            inspect.signature(search_records).parameters["candidates"].default,
+                        ),
+                    },
+                )
+            )
         return timings
     finally:
         store.close()
@@ -278,8 +375,17 @@ def run_scaling(
                 log.info("scaling: %s at %d", peer, size)
                 try:
                     timed = queries[:slow_queries] if peer in SLOW_PEERS else queries
-                    rows.append(runner(work / "db.fa", timed, work, size, top_k=top_k,
-                                       evalue=evalue, threads=threads).as_dict())
+                    rows.append(
+                        runner(
+                            work / "db.fa",
+                            timed,
+                            work,
+                            size,
+                            top_k=top_k,
+                            evalue=evalue,
+                            threads=threads,
+                        ).as_dict()
+                    )
                 except ToolError as error:
                     skipped[f"{peer} at {size:,}"] = str(error)[:300]
                     log.error("%s at %d failed: %s", peer, size, error)
@@ -288,8 +394,9 @@ def run_scaling(
                     continue
                 log.info("scaling: %s at %d", model, size)
                 try:
-                    timings = time_ours(model, subset, queries, work, size, top_k=top_k,
-                                        threads=threads)
+                    timings = time_ours(
+                        model, subset, queries, work, size, top_k=top_k, threads=threads
+                    )
                 except (RinalmoSearchError, OSError, ImportError) as error:
                     skipped[model] = str(error).splitlines()[0]
                     continue
@@ -304,14 +411,25 @@ def run_scaling(
         mine = [r for r in rows if r["tool"] == tool]
         exponents[tool] = {
             "p50": growth_exponent([r["size"] for r in mine], [r["p50"] for r in mine]),
-            "index": growth_exponent([r["size"] for r in mine],
-                                     [r["index_seconds"] for r in mine]),
+            "index": growth_exponent([r["size"] for r in mine], [r["index_seconds"] for r in mine]),
         }
     return {
-        "sizes": list(sizes), "n_queries": len(queries), "top_k": top_k, "evalue": evalue,
-        "threads": threads, "rows": rows, "exponents": exponents, "skipped": skipped,
-        "database": (f"nested: {n_real} real Rfam seed sequences in random order"
-                     + (f", then {sizes[-1] - n_real} mutated copies of them (substitution rate "
-                        "0.15, indel rate 0.015 each)" if sizes[-1] > n_real else "")
-                     + "; queries are real sequences contained in every size"),
+        "sizes": list(sizes),
+        "n_queries": len(queries),
+        "top_k": top_k,
+        "evalue": evalue,
+        "threads": threads,
+        "rows": rows,
+        "exponents": exponents,
+        "skipped": skipped,
+        "database": (
+            f"nested: {n_real} real Rfam seed sequences in random order"
+            + (
+                f", then {sizes[-1] - n_real} mutated copies of them (substitution rate "
+                "0.15, indel rate 0.015 each)"
+                if sizes[-1] > n_real
+                else ""
+            )
+            + "; queries are real sequences contained in every size"
+        ),
     }

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,31 +22,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rinalmo_search.errors import ToolError
 from rinalmo_search.evaluation.protocol import ToolRun
 from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.tools import run_tool
 
 log = logging.getLogger(__name__)
 
 NAME = "cmsearch-1seq"
 
 
-def _run(command: Sequence[str]) -> str:
-    try:
-        done = subprocess.run(list(command), capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise ToolError(f"{command[0]}: program not found on PATH", command=list(command)) from None
-    if done.returncode != 0:
-        raise ToolError(f"{command[0]} failed with exit code {done.returncode}",
-                        command=list(command), stderr=done.stderr[-2000:])
-    return done.stdout
-
-
 def version() -> str:
     """Infernal's version line, or ``"not found"``."""
     if shutil.which("cmsearch") is None:
         return "not found"
-    for line in _run(["cmsearch", "-h"]).splitlines():
+    for line in run_tool(["cmsearch", "-h"]).stdout.splitlines():
         if line.startswith("# INFERNAL"):
             return line.strip("# ").strip()
     return ""
@@ -68,12 +56,11 @@ def build_query_cm(
     sequence = record.sequence.upper().replace("T", "U")
     sto = work / "query.sto"
     sto.write_text(
-        "# STOCKHOLM 1.0\n#=GF ID query\n"
-        f"query {sequence}\n#=GC SS_cons {fold(sequence)}\n//\n"
+        f"# STOCKHOLM 1.0\n#=GF ID query\nquery {sequence}\n#=GC SS_cons {fold(sequence)}\n//\n"
     )
     cm = work / "query.cm"
-    _run(["cmbuild", "-F", str(cm), str(sto)])
-    _run(["cmcalibrate", "-L", str(calibrate_mb), "--cpu", str(threads), str(cm)])
+    run_tool(["cmbuild", "-F", str(cm), str(sto)])
+    run_tool(["cmcalibrate", "-L", str(calibrate_mb), "--cpu", str(threads), str(cm)])
     return cm
 
 
@@ -129,8 +116,23 @@ def run_single_cm(
             cm = build_query_cm(query, work, calibrate_mb=calibrate_mb, threads=threads)
             built = time.perf_counter()
             table = work / "out.tbl"
-            _run(["cmsearch", "--toponly", "--noali", "-E", str(evalue), "--cpu", str(threads),
-                  "--tblout", str(table), "-o", "/dev/null", str(cm), str(work / "db.fa")])
+            run_tool(
+                [
+                    "cmsearch",
+                    "--toponly",
+                    "--noali",
+                    "-E",
+                    str(evalue),
+                    "--cpu",
+                    str(threads),
+                    "--tblout",
+                    str(table),
+                    "-o",
+                    "/dev/null",
+                    str(cm),
+                    str(work / "db.fa"),
+                ]
+            )
             seconds["build"] += built - start
             seconds["search"] += time.perf_counter() - built
             best: dict[str, float] = {}
@@ -140,8 +142,18 @@ def run_single_cm(
             ranked = sorted(best.items(), key=lambda item: -item[1])[:max_hits]
             hits[query.id] = [(names[t], score) for t, score in ranked]
     return ToolRun(
-        NAME, hits, seconds, len(queries), threads, None,
-        details={"version": version(), "evalue": evalue, "max_hits": max_hits,
-                 "calibration": f"cmcalibrate -L {calibrate_mb}", "ranking": "bit score",
-                 "structure": "RNAfold MFE of the query"},
+        NAME,
+        hits,
+        seconds,
+        len(queries),
+        threads,
+        None,
+        details={
+            "version": version(),
+            "evalue": evalue,
+            "max_hits": max_hits,
+            "calibration": f"cmcalibrate -L {calibrate_mb}",
+            "ranking": "bit score",
+            "structure": "RNAfold MFE of the query",
+        },
     )

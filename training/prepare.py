@@ -30,6 +30,7 @@ import numpy as np
 
 from rinalmo_search.errors import ConfigError, InputError, ToolError
 from rinalmo_search.seqio import SequenceRecord, atomic_write, read_fasta, write_fasta
+from rinalmo_search.tools import run_tool
 
 from .rfam import Family, RfamData, load_rfam_dir
 
@@ -190,12 +191,7 @@ def _dedup_mmseqs(
         if kmer_size:
             command += ["-k", str(kmer_size)]
         log.info("running %s", " ".join(command))
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise ToolError(
-                f"mmseqs easy-cluster failed with exit code {result.returncode}",
-                command=command, stderr=result.stderr,
-            )
+        run_tool(command)
         clusters: dict[int, list[int]] = defaultdict(list)
         with (work / "clu_cluster.tsv").open() as handle:
             for line in handle:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from rinalmo_search.errors import ToolError
 from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.tools import run_tool
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +54,6 @@ class PeerRun:
     prepare_seconds: float
     threads: int
     version: str
-
-
-def _run(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    log.debug("running %s", " ".join(command))
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise ToolError(f"{command[0]}: program not found on PATH", command=list(command)) from None
-    if done.returncode != 0:
-        raise ToolError(
-            f"{command[0]} failed with exit code {done.returncode}",
-            command=list(command), stderr=done.stderr[-2000:],
-        )
-    return done
 
 
 def _version(command: Sequence[str]) -> str:
@@ -113,13 +100,33 @@ def _collect(
 
 def _blastn(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
     start = time.perf_counter()
-    _run(["makeblastdb", "-dbtype", "nucl", "-in", str(work / "db.fa"),
-          "-out", str(work / "db")])
+    run_tool(
+        ["makeblastdb", "-dbtype", "nucl", "-in", str(work / "db.fa"), "-out", str(work / "db")]
+    )
     prepared = time.perf_counter() - start
-    _run(["blastn", "-task", "blastn", "-query", str(work / "q.fa"), "-db", str(work / "db"),
-          "-outfmt", "6 qseqid sseqid evalue", "-evalue", str(evalue), "-strand", "plus",
-          "-max_target_seqs", str(max_hits), "-num_threads", str(threads),
-          "-out", str(work / "out.tsv")])
+    run_tool(
+        [
+            "blastn",
+            "-task",
+            "blastn",
+            "-query",
+            str(work / "q.fa"),
+            "-db",
+            str(work / "db"),
+            "-outfmt",
+            "6 qseqid sseqid evalue",
+            "-evalue",
+            str(evalue),
+            "-strand",
+            "plus",
+            "-max_target_seqs",
+            str(max_hits),
+            "-num_threads",
+            str(threads),
+            "-out",
+            str(work / "out.tsv"),
+        ]
+    )
     rows = []
     for line in (work / "out.tsv").read_text().splitlines():
         query, target, value = line.split("\t")
@@ -128,8 +135,23 @@ def _blastn(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[lis
 
 
 def _nhmmer(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
-    _run(["nhmmer", "--tblout", str(work / "out.tbl"), "--noali", "--watson", "-E", str(evalue),
-          "--cpu", str(threads), "-o", "/dev/null", str(work / "q.fa"), str(work / "db.fa")])
+    run_tool(
+        [
+            "nhmmer",
+            "--tblout",
+            str(work / "out.tbl"),
+            "--noali",
+            "--watson",
+            "-E",
+            str(evalue),
+            "--cpu",
+            str(threads),
+            "-o",
+            "/dev/null",
+            str(work / "q.fa"),
+            str(work / "db.fa"),
+        ]
+    )
     rows = []
     for line in (work / "out.tbl").read_text().splitlines():
         if line.startswith("#") or not line.strip():
@@ -142,10 +164,30 @@ def _nhmmer(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[lis
 
 
 def _mmseqs(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
-    _run(["mmseqs", "easy-search", str(work / "q.fa"), str(work / "db.fa"), str(work / "out.m8"),
-          str(work / "tmp"), "--search-type", "3", "--strand", "1", "-e", str(evalue),
-          "--max-seqs", str(max_hits), "--threads", str(threads), "-v", "1",
-          "--format-output", "query,target,evalue"])
+    run_tool(
+        [
+            "mmseqs",
+            "easy-search",
+            str(work / "q.fa"),
+            str(work / "db.fa"),
+            str(work / "out.m8"),
+            str(work / "tmp"),
+            "--search-type",
+            "3",
+            "--strand",
+            "1",
+            "-e",
+            str(evalue),
+            "--max-seqs",
+            str(max_hits),
+            "--threads",
+            str(threads),
+            "-v",
+            "1",
+            "--format-output",
+            "query,target,evalue",
+        ]
+    )
     rows = []
     for line in (work / "out.m8").read_text().splitlines():
         query, target, value = line.split("\t")

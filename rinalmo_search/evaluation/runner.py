@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 
 from rinalmo_search.embedder import load_embedder
-from rinalmo_search.embedder.base import Embedder
 from rinalmo_search.errors import ConfigError
 
 from .peers import PEERS
@@ -23,11 +22,6 @@ from .report import build_report
 from .split import Split
 
 log = logging.getLogger(__name__)
-
-
-def load_model(name_or_path: str) -> Embedder:
-    """Deprecated alias of :func:`rinalmo_search.embedder.load_embedder` (bench scripts)."""
-    return load_embedder(name_or_path)
 
 
 def evaluate(

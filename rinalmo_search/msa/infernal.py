@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from .tools import find_tool, format_command, run_tool
+from ..tools import find_tool, format_command, run_tool
 
 log = logging.getLogger(__name__)
 

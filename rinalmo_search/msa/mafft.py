@@ -16,7 +16,7 @@ from pathlib import Path
 from Bio import SeqIO
 
 from ..errors import ConfigError, ToolError
-from .tools import find_tool, format_command, run_tool
+from ..tools import find_tool, format_command, run_tool
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ConfigError, InputError, ToolError
 from ..seqio import SequenceRecord, atomic_write, read_fasta
+from ..tools import find_tool, tool_version, viennarna_version
 from .infernal import cmalign, cmbuild
 from .mafft import ALIGNER_NAMES, ALIGNERS, draft_alignment, tool_residues
 from .stockholm import GAPS, Stockholm, read_stockholm, write_stockholm
 from .structure import ALIFOLD_OPTIONS, consensus_structure
-from .tools import find_tool, tool_version, viennarna_version
 
 log = logging.getLogger(__name__)
 

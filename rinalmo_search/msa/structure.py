@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InputError
-from .tools import viennarna_version
+from ..tools import viennarna_version
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Running the external programs of the MSA pipeline (MAFFT, Infernal, BLAST+).
+"""Running external programs (MAFFT, Infernal, BLAST+, HMMER, MMseqs2).
 
 Everything that starts a process goes through :func:`run_tool`, so a missing program or a
 failure always becomes a :class:`~rinalmo_search.errors.ToolError` that carries the command line
@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ToolError
+from .errors import ToolError
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,12 @@ PACKAGES = {
     "mafft-xinsi": "mafft (with its extensions, as Bioconda builds it)",
     "cmbuild": "infernal",
     "cmalign": "infernal",
+    "cmsearch": "infernal",
+    "cmcalibrate": "infernal",
     "makeblastdb": "ncbi-blast+",
     "blastn": "ncbi-blast+",
+    "nhmmer": "hmmer",
+    "mmseqs": "mmseqs2",
 }
 
 
@@ -81,8 +85,13 @@ def run_tool(
         if stdout_path is not None:
             with open(stdout_path, "w", encoding="utf-8") as handle:
                 result = subprocess.run(
-                    argv, cwd=cwd, stdout=handle, stderr=subprocess.PIPE, text=True,
-                    timeout=timeout, check=False,
+                    argv,
+                    cwd=cwd,
+                    stdout=handle,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
                 )
         else:
             result = subprocess.run(
@@ -92,7 +101,8 @@ def run_tool(
         stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else ""
         raise ToolError(
             f"{Path(argv[0]).name} did not finish within {timeout} s ({format_command(argv)})",
-            command=argv, stderr=stderr or "",
+            command=argv,
+            stderr=stderr or "",
         ) from None
     except OSError as error:
         raise ToolError(
@@ -105,7 +115,8 @@ def run_tool(
         raise ToolError(
             f"{Path(argv[0]).name} failed with exit status {result.returncode} "
             f"({format_command(argv)})",
-            command=argv, stderr=stderr,
+            command=argv,
+            stderr=stderr,
         )
     return result
 
