@@ -35,14 +35,11 @@ from torch import nn
 from rinalmo_search.errors import ConfigError
 
 from .base import Embedder, ModelInfo, l2_normalise
+from .kmer import NUCLEOTIDE_CODES
 from .registry import COMPACT_FORMAT
 
 log = logging.getLogger(__name__)
 
-_CODE = np.full(256, 255, dtype=np.uint8)
-for _i, _letters in enumerate(("Aa", "Cc", "Gg", "UuTt")):
-    for _letter in _letters:
-        _CODE[ord(_letter)] = _i
 
 #: The weights file shipped with the package.
 DEFAULT_WEIGHTS = Path(__file__).parent / "models" / "compact-kmer-v1.pt"
@@ -62,8 +59,9 @@ class CompactConfig:
         seed: seed of the fixed random projection.
     """
 
-    patterns: list[str] = field(default_factory=lambda: ["111", "1111", "11111", "111111",
-                                                         "1101011", "11011"])
+    patterns: list[str] = field(
+        default_factory=lambda: ["111", "1111", "11111", "111111", "1101011", "11011"]
+    )
     block_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.0, 1.0, 1.0, 1.0])
     dim: int = 512
     learned_dim: int = 0
@@ -92,26 +90,43 @@ class CompactConfig:
             )
 
 
-def pattern_spectrum(codes: np.ndarray, pattern: str) -> np.ndarray:
-    """Counts of one (possibly spaced) k-mer pattern over a coded sequence (4**weight bins)."""
+def _batch_codes(sequences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The batch as one code array with a separator after each sequence, and each position's
+    sequence index; each pattern then costs a few vectorised passes for the whole batch."""
+    raw = np.frombuffer(("\x00".join(sequences) + "\x00").encode("ascii", "replace"), np.uint8)
+    separators = raw == 0
+    return NUCLEOTIDE_CODES[raw], np.cumsum(separators) - separators
+
+
+def _pattern_windows(
+    codes: np.ndarray, owner: np.ndarray, pattern: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sequence index and k-mer bin of every valid window of ``pattern``, and the bin count.
+
+    A window is valid when its cared-for positions are all A/C/G/U and it does not cross a
+    separator (separators code as 255, but don't-care positions could skip one, so the span's
+    first and last owners are compared).
+    """
     offsets = [i for i, c in enumerate(pattern) if c == "1"]
-    span = len(pattern)
-    n = len(codes) - span + 1
     size = 4 ** len(offsets)
-    if n <= 0:
-        return np.zeros(size, dtype=np.float32)
-    index = np.zeros(n, dtype=np.int64)
-    valid = np.ones(n, dtype=bool)
+    m = len(codes) - len(pattern) + 1
+    if m <= 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, size
+    index = np.zeros(m, dtype=np.int64)
+    valid = np.ones(m, dtype=bool)
     for offset in offsets:
-        window = codes[offset : offset + n]
+        window = codes[offset : offset + m]
         valid &= window != 255
         index = index * 4 + (window & 3)
-    return np.bincount(index[valid], minlength=size).astype(np.float32)
+    valid &= owner[:m] == owner[len(pattern) - 1 : len(pattern) - 1 + m]
+    return owner[:m][valid], index[valid], size
 
 
-def encode(sequence: str) -> np.ndarray:
-    """A sequence as codes 0..3 (A, C, G, U/T); anything else is 255."""
-    return _CODE[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
+def pattern_spectrum(sequence: str, pattern: str) -> np.ndarray:
+    """Raw counts of one (possibly spaced) k-mer pattern over one sequence (4**weight bins)."""
+    _, index, size = _pattern_windows(*_batch_codes([sequence]), pattern)
+    return np.bincount(index, minlength=size).astype(np.float32)
 
 
 def features(sequences: Sequence[str], patterns: Sequence[str]) -> list[np.ndarray]:
@@ -121,35 +136,18 @@ def features(sequences: Sequence[str], patterns: Sequence[str]) -> list[np.ndarr
     costs a few vectorised passes however many sequences there are.
     """
     n = len(sequences)
-    joined = "\x00".join(sequences) + "\x00"
-    codes = _CODE[np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8)]
-    separators = np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8) == 0
-    owner = np.cumsum(separators) - separators  # sequence index of every position
+    codes, owner = _batch_codes(sequences)
     blocks = []
     for pattern in patterns:
-        offsets = [i for i, c in enumerate(pattern) if c == "1"]
-        size = 4 ** len(offsets)
-        m = len(codes) - len(pattern) + 1
-        if m <= 0:
-            blocks.append(np.zeros((n, size), dtype=np.float32))
-            continue
-        index = np.zeros(m, dtype=np.int64)
-        valid = np.ones(m, dtype=bool)
-        for offset in offsets:
-            window = codes[offset : offset + m]
-            valid &= window != 255
-            index = index * 4 + (window & 3)
-        # a window is valid only if it does not cross a separator (separators code as 255,
-        # but don't-care positions of spaced patterns could skip one: check the span's owner)
-        valid &= owner[: m] == owner[len(pattern) - 1 : len(pattern) - 1 + m]
-        flat = owner[:m][valid] * size + index[valid]
-        counts = np.bincount(flat, minlength=n * size).astype(np.float32).reshape(n, size)
-        blocks.append(l2_normalise(np.sqrt(counts)))
+        rows, index, size = _pattern_windows(codes, owner, pattern)
+        counts = np.bincount(rows * size + index, minlength=n * size)
+        blocks.append(l2_normalise(np.sqrt(counts.astype(np.float32).reshape(n, size))))
     return blocks
 
 
-def sparse_features(sequences: Sequence[str], patterns: Sequence[str],
-                    weights: Sequence[float] | np.ndarray) -> Any:
+def sparse_features(
+    sequences: Sequence[str], patterns: Sequence[str], weights: Sequence[float] | np.ndarray
+) -> Any:
     """The weighted, concatenated spectra of :func:`features` as a SciPy CSR matrix.
 
     Same values as ``np.concatenate([w * block for ...])`` but without materialising the
@@ -158,37 +156,20 @@ def sparse_features(sequences: Sequence[str], patterns: Sequence[str],
     from scipy.sparse import csr_matrix
 
     n = len(sequences)
-    raw = ("\x00".join(sequences) + "\x00").encode("ascii", "replace")
-    codes = _CODE[np.frombuffer(raw, dtype=np.uint8)]
-    separators = np.frombuffer(raw, dtype=np.uint8) == 0
-    owner = np.cumsum(separators) - separators
+    codes, owner = _batch_codes(sequences)
     rows, cols = [], []
     windows = []  # per pattern: number of valid windows of each sequence (the block's norm²)
     starts = [0]
     for pattern in patterns:
-        offsets = [i for i, c in enumerate(pattern) if c == "1"]
-        size = 4 ** len(offsets)
-        m = len(codes) - len(pattern) + 1
-        if m > 0:
-            index = np.zeros(m, dtype=np.int64)
-            valid = np.ones(m, dtype=bool)
-            for offset in offsets:
-                window = codes[offset : offset + m]
-                valid &= window != 255
-                index = index * 4 + (window & 3)
-            valid &= owner[:m] == owner[len(pattern) - 1 : len(pattern) - 1 + m]
-            row = owner[:m][valid]
-            rows.append(row)
-            cols.append(index[valid] + starts[-1])
-            windows.append(np.bincount(row, minlength=n))
-        else:
-            windows.append(np.zeros(n, dtype=np.int64))
+        row, index, size = _pattern_windows(codes, owner, pattern)
+        rows.append(row)
+        cols.append(index + starts[-1])
+        windows.append(np.bincount(row, minlength=n))
         starts.append(starts[-1] + size)
     row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
     # the COO -> CSR conversion sums repeated (row, column) pairs: the counts
-    matrix = csr_matrix((np.ones(row.size, dtype=np.float32), (row, col)),
-                        shape=(n, starts[-1]))
+    matrix = csr_matrix((np.ones(row.size, dtype=np.float32), (row, col)), shape=(n, starts[-1]))
     matrix.sum_duplicates()
     entry_row = np.repeat(np.arange(n), np.diff(matrix.indptr))
     block = np.searchsorted(np.asarray(starts[1:]), matrix.indices, side="right")
@@ -222,8 +203,9 @@ class CompactEmbedder(Embedder):
         n_features = sum(4 ** p.count("1") for p in self.config.patterns)
         fixed_dim = self.config.dim - self.config.learned_dim
         rng = np.random.default_rng(self.config.seed)
-        self._projection = (rng.standard_normal((n_features, fixed_dim)) / np.sqrt(fixed_dim)
-                            ).astype(np.float32)
+        self._projection = (
+            rng.standard_normal((n_features, fixed_dim)) / np.sqrt(fixed_dim)
+        ).astype(np.float32)
         if self.config.learned_dim:
             if learned is None or learned.shape != (n_features, self.config.learned_dim):
                 found = None if learned is None else learned.shape
@@ -259,8 +241,13 @@ class CompactEmbedder(Embedder):
 
 
 def save_compact(
-    path: str | Path, config: CompactConfig, learned: np.ndarray | None, *, name: str,
-    version: str, metadata: dict | None = None,
+    path: str | Path,
+    config: CompactConfig,
+    learned: np.ndarray | None,
+    *,
+    name: str,
+    version: str,
+    metadata: dict | None = None,
 ) -> None:
     """Write a compact model file (torch ``.pt``: config, float16 projection, metadata)."""
     import torch
@@ -299,7 +286,8 @@ def load_compact(path: str | Path = DEFAULT_WEIGHTS) -> CompactEmbedder:
     return CompactEmbedder(
         CompactConfig(**payload["config"]),
         None if learned is None else learned.float().numpy(),
-        name=payload["name"], version=payload["version"],
+        name=payload["name"],
+        version=payload["version"],
     )
 
 

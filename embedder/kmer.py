@@ -16,10 +16,10 @@ import numpy as np
 from .base import Embedder, ModelInfo, l2_normalise
 
 # A, C, G and U/T map to 0..3; every other symbol (IUPAC codes, gaps) breaks k-mers.
-_CODE = np.full(256, 255, dtype=np.uint8)
+NUCLEOTIDE_CODES = np.full(256, 255, dtype=np.uint8)
 for _i, _letters in enumerate(("Aa", "Cc", "Gg", "UuTt")):
     for _letter in _letters:
-        _CODE[ord(_letter)] = _i
+        NUCLEOTIDE_CODES[ord(_letter)] = _i
 
 
 class KmerEmbedder(Embedder):
@@ -46,7 +46,7 @@ class KmerEmbedder(Embedder):
 
     def spectrum(self, sequence: str) -> np.ndarray:
         """Raw k-mer counts of one sequence (length ``4**k``), skipping k-mers with non-ACGU."""
-        codes = _CODE[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
+        codes = NUCLEOTIDE_CODES[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
         n_kmers = len(codes) - self.k + 1
         if n_kmers <= 0:
             return np.zeros(4**self.k, dtype=np.float32)

@@ -11,7 +11,6 @@ from rinalmo_search.embedder.compact import (
     DEFAULT_WEIGHTS,
     CompactConfig,
     CompactEmbedder,
-    encode,
     features,
     load_compact,
     pattern_spectrum,
@@ -23,7 +22,7 @@ from rinalmo_search.errors import ConfigError
 
 def test_spaced_pattern_counts_by_hand() -> None:
     # "101" over ACAGA: windows A_A (0,0), C_G (1,2), A_A (0,0) → bin 0 twice, bin 1*4+2 once
-    counts = pattern_spectrum(encode("ACAGA"), "101")
+    counts = pattern_spectrum("ACAGA", "101")
     assert counts[0] == 2 and counts[6] == 1 and counts.sum() == 3
     # N breaks windows; a batch gives the same rows as one sequence at a time
     batch = ["ACGUNACGU", "GG", "ACGUACGUACGU"]
