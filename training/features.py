@@ -219,5 +219,33 @@ class FeatureCache:
         return np.asarray(self.array()[rows], dtype=np.float32)
 
 
+class CachedFeatures(FeatureExtractor):
+    """A feature extractor that reads a :class:`FeatureCache` (computing and adding misses).
+
+    It lets a head's embedder (:class:`~rinalmo_search.embedder.features.FeatureHeadEmbedder`)
+    reuse the features its training cached, so a frozen backbone runs once per sequence.
+
+    Arguments:
+        cache: the cache; its extractor computes what the cache lacks.
+    """
+
+    def __init__(self, cache: FeatureCache) -> None:
+        self.cache = cache
+
+    @property
+    def name(self) -> str:
+        return self.cache.extractor.name
+
+    @property
+    def dim(self) -> int:
+        return self.cache.dim
+
+    def extract(self, sequences: Sequence[str]) -> np.ndarray:
+        return self.cache.get(sequences, progress=False)
+
+    def describe(self) -> dict[str, Any]:
+        return self.cache.extractor.describe()
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name) or "_"

@@ -18,6 +18,10 @@ examples:
   rinalmo-search data prepare --rfam-dir ../shared/data/rfam --out split
   rinalmo-search evaluate --split split --out-md report.md --out-json report.json
 
+  # a head trained on a frozen RiNALMo backbone, reusing the features its training cached
+  rinalmo-search evaluate --split split --model compact-kmer,runs/head/model.pt \\
+      --feature-cache split/features
+
   # two models, with and without stage 2, no peers, 10 queries per family (quick)
   rinalmo-search evaluate --split split --model compact-kmer,kmer --rerank sw,none \\
       --peers none --max-queries-per-family 10
@@ -69,6 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="deterministic sample of at most N test queries per family")
     parser.add_argument("--max-validation-queries-per-family", type=int, default=10,
                         metavar="N", help="validation queries per family used for thresholds")
+    parser.add_argument("--feature-cache", metavar="DIR",
+                        help="the trainer's feature cache (default of 'train': SPLIT/features): "
+                        "heads trained on a frozen RiNALMo backbone read their backbone "
+                        "features from it instead of running the backbone again")
     parser.add_argument("--out-json", metavar="FILE", help="write the report as JSON")
     parser.add_argument("--out-md", metavar="FILE", help="write the markdown table")
     parser.set_defaults(handler=run)
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         evalue=args.evalue, threads=args.threads,
         max_queries_per_family=args.max_queries_per_family,
         max_validation_queries_per_family=args.max_validation_queries_per_family,
+        feature_cache=args.feature_cache,
     )
     write_report(report, json_path=args.out_json, markdown_path=args.out_md)
     sys.stdout.write(markdown(report))

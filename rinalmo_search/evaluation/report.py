@@ -62,6 +62,7 @@ def markdown(report: dict) -> str:
         f"against {report.get('database', '?')} sequences; family-macro averages. "
         f"{report.get('note', '')}".rstrip(),
         "",
+        *(f"**Warning:** {warning}\n" for warning in report.get("warnings") or []),
         "| tool | " + " | ".join(_HEADERS[m] for m in METRICS) + " | s/query | threshold |",
         "|---|" + "---:|" * (len(METRICS) + 2),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rinalmo_search.embedder import load_embedder
 from rinalmo_search.errors import ConfigError
@@ -18,6 +19,7 @@ from .protocol import (
     run_model,
     score_run,
 )
+from .provenance import cached_head_embedder, split_warnings
 from .report import build_report
 from .split import Split
 
@@ -35,6 +37,7 @@ def evaluate(
     threads: int = 1,
     max_queries_per_family: int | None = None,
     max_validation_queries_per_family: int | None = 10,
+    feature_cache: str | Path | None = None,
 ) -> dict[str, object]:
     """Run the protocol (see :mod:`.protocol`) and return the report document.
 
@@ -49,6 +52,8 @@ def evaluate(
         max_queries_per_family: sample at most this many test queries per family (None: all).
         max_validation_queries_per_family: the same for the validation queries that fix our
             score thresholds.
+        feature_cache: the trainer's feature cache root: heads trained on a frozen RiNALMo
+            backbone embed through it (see :func:`.provenance.cached_head_embedder`).
 
     Raises:
         ConfigError: no test query (no test family with at least 4 members), unknown peer.
@@ -64,8 +69,13 @@ def evaluate(
     validation = split.queries("valid", max_per_family=max_validation_queries_per_family)
     database = split.records
     runs: list[ToolRun] = []
+    warnings: list[str] = []
     for name in models:
-        embedder = load_embedder(name)
+        for warning in split_warnings(name, split):
+            log.warning("%s", warning)
+            warnings.append(warning)
+        embedder = (cached_head_embedder(name, feature_cache, split) if feature_cache else None)
+        embedder = embedder or load_embedder(name)
         start = time.perf_counter()
         vectors = embed_in_batches(embedder, database, desc=f"embedding database ({name})")
         index_seconds = time.perf_counter() - start
@@ -97,6 +107,7 @@ def evaluate(
         "database": len(database),
         "top_k": top_k,
         "evalue": evalue,
+        "warnings": warnings,
         "note": (f"{sampled}Ours: exact cosine top-{top_k} (numpy, not HNSW), then re-ranking; "
                  f"threshold from validation families. Peers: E ≤ {evalue}, sense strand."),
     }

@@ -44,12 +44,14 @@ class Split:
         family_split: family accession → ``"train"``, ``"valid"`` or ``"test"``.
         family_clan: family accession → clan accession (``""`` if unclanned).
         source: where the split was read from (for reports).
+        fingerprint: the split's fingerprint (``data prepare`` splits; ``""`` otherwise).
     """
 
     records: list[SequenceRecord]
     family_split: dict[str, str]
     family_clan: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    fingerprint: str = ""
 
     def family_sizes(self) -> Counter[str]:
         """Number of database sequences of each family."""
@@ -232,8 +234,9 @@ def _load_prepared(split_dir: Path) -> Split:
     family_clan = {acc: family.clan for acc, family in prepared.families.items()}
     for record in records:
         record.clan = family_clan.get(record.family, record.clan)
-    fingerprint = prepared.fingerprint[:12]
-    return Split(records, family_split, family_clan, source=f"{split_dir} ({fingerprint})")
+    return Split(records, family_split, family_clan,
+                 source=f"{split_dir} ({prepared.fingerprint[:12]})",
+                 fingerprint=prepared.fingerprint)
 
 
 def load_split(split_dir: str | Path, *, rfam_dir: str | Path | None = None) -> Split:
