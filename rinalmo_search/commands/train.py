@@ -21,6 +21,10 @@ examples:
   #   sampler: {families_per_batch: 256, per_family: 8, hard_negatives: 2}
   #   epochs: 20
 
+  # a shipped config on your own split and output folder
+  rinalmo-search train --config training/configs/kmer4-cpu.toml --split-dir data/split \\
+      --output-dir runs/kmer4
+
   # run it again after a kill: it resumes from runs/head/checkpoint-last.pt
   rinalmo-search train --config train.yaml
 
@@ -52,6 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output-dir", default=None, help="override the config's output_dir (relative to here)"
     )
+    parser.add_argument(
+        "--split-dir", default=None,
+        help="override the config's split_dir (relative to here): the 'data prepare' folder",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     parser.add_argument(
         "--restart", action="store_true",
@@ -69,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"epochs": args.epochs}
     if args.output_dir:
         overrides["output_dir"] = str(Path(args.output_dir).resolve())
+    if args.split_dir:
+        overrides["split_dir"] = str(Path(args.split_dir).resolve())
     if args.no_progress:
         overrides["progress"] = False
     config = load_config(args.config, **overrides)

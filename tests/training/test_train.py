@@ -252,9 +252,10 @@ def test_lora_fine_tuning_with_bf16_autocast(single_run, train_split, tmp_path) 
     assert torch.equal(start["final_norm.weight"], tuned["final_norm.weight"])
 
 
-@pytest.mark.parametrize("name", ["rinalmo-giga.yaml", "kmer4-cpu.toml"])
-def test_shipped_example_configs_validate(name: str) -> None:
+@pytest.mark.parametrize(("name", "lr"), [("rinalmo-giga.yaml", 1e-4), ("kmer4-cpu.toml", 1e-4),
+                                          ("rinalmo-micro-random-cpu.toml", 3e-4)])
+def test_shipped_example_configs_validate(name: str, lr: float) -> None:
     path = Path(__file__).resolve().parents[2] / "training" / "configs" / name
     config = load_config(path)
-    assert config.temperature == 0.1 and config.optim.lr == 1e-4
+    assert config.temperature == 0.1 and config.optim.lr == lr
     assert config.split_dir.is_absolute() and config.split_dir.name == "split"

@@ -36,7 +36,8 @@ def trained(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("usable")
     config = {
         "name": NAME, "version": VERSION,
-        "split_dir": str(tiny_split), "output_dir": str(folder / "run"),
+        # both folders come from the command line (--split-dir, --output-dir) instead
+        "split_dir": str(folder / "no-such-split"), "output_dir": str(folder / "elsewhere"),
         "features": {"extractor": "kmer", "options": {"k": 4},
                      "cache_dir": str(folder / "cache")},
         "head": {"hidden_dim": 64, "output_dim": 32, "num_blocks": 1, "num_heads": 4,
@@ -47,7 +48,9 @@ def trained(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     path = folder / "train.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["train", "--config", str(path)]) == 0
+    assert main(["train", "--config", str(path), "--split-dir", str(tiny_split),
+                 "--output-dir", str(folder / "run")]) == 0
+    assert not (folder / "elsewhere").exists()
     model = folder / "run" / "model.pt"
     assert model.is_file(), "the validation loss never improved, so no model.pt was written"
     return model
