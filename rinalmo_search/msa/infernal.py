@@ -14,6 +14,13 @@ log = logging.getLogger(__name__)
 CMALIGN_DEFAULT_MXSIZE = 1028
 #: Never ask for more than this per thread, whatever the machine has.
 CMALIGN_MAX_MXSIZE = 32768
+#: cmalign options of every alignment. ``--notrunc``: no truncated (fragment) alignment. Hits
+#: are whole database entries, not reads cut inside the RNA; with truncation allowed cmalign
+#: sometimes explains a divergent end as a fragment boundary and leaves it unaligned. On 6 Rfam
+#: families x 3 queries (``evaluate-msa``) the SPS against the seeds rose from 0.790 to 0.804
+#: for our top-100 sets and from 0.863 to 0.869 for BLASTn's; ``-g`` (global) and
+#: ``--nonbanded`` changed nothing measurable.
+CMALIGN_OPTIONS = ("--notrunc",)
 #: Fewer sampled sequences for calibrating the model's HMM filter (default 200 each). The filter's
 #: E-value parameters serve cmsearch/cmscan only; cmalign's output is identical with or without
 #: them, and on a 1,500-column model this takes cmbuild from ~60 s to ~12 s.
@@ -74,6 +81,7 @@ def cmalign(
     *,
     threads: int = 1,
     mxsize: float | None = None,
+    options: tuple[str, ...] = CMALIGN_OPTIONS,
 ) -> list[str]:
     """Align unaligned sequences to a covariance model, writing Stockholm.
 
@@ -84,6 +92,7 @@ def cmalign(
         threads: ``--cpu``.
         mxsize: DP matrix limit in MB per thread (``--mxsize``); ``None`` picks
             :func:`default_mxsize`.
+        options: further cmalign options (default :data:`CMALIGN_OPTIONS`).
 
     Returns:
         The command line that ran.
@@ -93,7 +102,7 @@ def cmalign(
     """
     size = default_mxsize(threads) if mxsize is None else mxsize
     command = [
-        find_tool("cmalign"), "--cpu", str(threads), "--mxsize", str(size),
+        find_tool("cmalign"), "--cpu", str(threads), "--mxsize", str(size), *options,
         "--outformat", "Stockholm", "-o", str(output), str(cm), str(fasta),
     ]
     log.debug("final alignment: %s", format_command(command))

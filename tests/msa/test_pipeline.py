@@ -34,6 +34,9 @@ def test_build_msa_writes_structure_annotated_stockholm(tmp_path: Path, family, 
     methods = " | ".join(alignment.gf_values("BM"))
     for piece in ("mafft", "RNA.alifold", "cmbuild -F", "cmalign --cpu 2 --mxsize"):
         assert piece in methods
+    # whole homologs, not fragments: cmalign runs without truncated alignment
+    (cmalign_line,) = [m for m in alignment.gf_values("BM") if m.startswith("cmalign")]
+    assert "--notrunc" in cmalign_line.split()
     assert "Infernal 1.1" in " ".join(comments)
     (rounds,) = [c for c in comments if c.startswith("Infernal rounds:")]
     assert 1 <= int(rounds.split()[2]) <= 3
