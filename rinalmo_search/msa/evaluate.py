@@ -252,11 +252,27 @@ def evaluate_msa(
     return results
 
 
-def family_means(results: Sequence[QueryScores]) -> list[dict[str, float | str | int]]:
-    """One row per family: means over its queries of members and scores."""
+def scored_by_both(row: QueryScores) -> bool:
+    """Whether both tools retrieved at least one seed member besides the query."""
+    return not (math.isnan(row.sps["ours"]) or math.isnan(row.sps["blastn"]))
+
+
+def family_means(
+    results: Sequence[QueryScores], *, paired: bool = False
+) -> list[dict[str, float | str | int]]:
+    """One row per family: means over its queries of members and scores.
+
+    Arguments:
+        results: per-query scores.
+        paired: keep only the queries both tools scored (:func:`scored_by_both`), so that a
+            query where one tool retrieved no other member (no SPS) is left out of both
+            tools' means, not of one only; families left without a query are dropped.
+    """
     rows: list[dict[str, float | str | int]] = []
     for family in dict.fromkeys(r.family for r in results):
-        mine = [r for r in results if r.family == family]
+        mine = [r for r in results if r.family == family and (not paired or scored_by_both(r))]
+        if not mine:
+            continue
         row: dict[str, float | str | int] = {"family": family, "queries": len(mine),
                                              "n_seed": mine[0].n_seed}
         for method in METHODS:
@@ -306,4 +322,11 @@ def summary_table(results: Sequence[QueryScores]) -> str:
     means = {key: nanmean([float(r[key]) for r in rows]) for key in rows[0] if key != "family"}
     lines.append("-" * len(header))
     lines.append(line("mean", "", means))
+    paired = family_means(results, paired=True)
+    if paired:
+        keys = [key for key in paired[0] if key != "family"]
+        lines.append(line("paired", "", {k: nanmean([float(r[k]) for r in paired]) for k in keys}))
+        queries = sum(int(r["queries"]) for r in paired)
+        lines.append(f"paired: the {queries} of {len(results)} queries where both tools retrieved "
+                     "another seed member (the same queries in both means)")
     return "\n".join(lines)

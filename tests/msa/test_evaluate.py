@@ -9,7 +9,13 @@ import pytest
 
 from rinalmo_search.cli import main
 from rinalmo_search.errors import InputError
-from rinalmo_search.msa.evaluate import METHODS, evaluate_msa, family_means, summary_table
+from rinalmo_search.msa.evaluate import (
+    METHODS,
+    QueryScores,
+    evaluate_msa,
+    family_means,
+    summary_table,
+)
 
 RFAM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rfam"
 FAMILIES = ["RF00057", "RF00042"]  # RyhB (26 seeds), CopA (37 seeds)
@@ -71,3 +77,30 @@ def test_cli_writes_per_query_tsv(tmp_path: Path, capsys):
 def test_unknown_family_is_an_input_error():
     with pytest.raises(InputError, match=r"no seed alignment for family 'RF99999'"):
         evaluate_msa(RFAM, families=["RF99999"])
+
+
+def _query(family: str, ours: float, blastn: float) -> QueryScores:
+    row = QueryScores(family=family, query=f"{family}-{ours}", n_seed=10)
+    for method in METHODS:
+        value = blastn if method.startswith("blastn") else ours
+        row.members[method] = 1 if math.isnan(value) else 5
+        row.sps[method] = row.column_score[method] = row.bp_f1[method] = value
+    return row
+
+
+def test_paired_means_leave_out_a_query_only_one_tool_scored():
+    # family A: BLASTn retrieved no other member for the second query (SPS nan)
+    results = [_query("A", 0.9, 0.8), _query("A", 0.5, math.nan), _query("B", 0.7, 0.6),
+               _query("C", 0.4, math.nan)]
+    plain = {r["family"]: r for r in family_means(results)}
+    assert plain["A"]["sps_ours"] == pytest.approx(0.7)  # both queries
+    assert plain["A"]["sps_blastn"] == pytest.approx(0.8)  # its one scored query
+    paired = {r["family"]: r for r in family_means(results, paired=True)}
+    assert set(paired) == {"A", "B"}  # C has no query both tools scored
+    assert paired["A"]["sps_ours"] == pytest.approx(0.9)
+    assert paired["A"]["queries"] == 1
+    last = summary_table(results).splitlines()
+    paired_line = next(line for line in last if line.startswith("paired "))
+    # mean over families A and B of the paired queries: ours (0.9 + 0.7) / 2, BLASTn 0.7
+    assert "0.800" in paired_line.split() and "0.700" in paired_line.split()
+    assert "the 2 of 4 queries" in last[-1]
