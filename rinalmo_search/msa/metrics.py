@@ -5,6 +5,11 @@ name; their residues must agree). Definitions follow BAliBASE (Thompson et al. 1
 
 - **SPS** (sum-of-pairs score): of the residue pairs the reference puts in one column, the
   fraction the test also puts in one column.
+- **Core SPS** (``match_only=True``): the SPS over the reference's consensus columns only
+  (``#=GC RF`` not ``.``/``~``), as BAliBASE scores its core blocks. Rfam seed alignments mark
+  insertions relative to their consensus with ``RF .``; there residues are left unaligned (set
+  flush by cmalign or by hand), so a pair's sharing a column there says nothing about homology.
+  Applied to the reference alone, it treats every compared alignment the same.
 - **Column score** (TC): of the reference columns holding at least two residues, the fraction
   the test reproduces exactly (the same residues together, nothing else of those sequences).
 - **Base-pair F1**: each consensus structure is projected onto every shared sequence (a pair
@@ -64,13 +69,27 @@ def _shared(test: Stockholm, reference: Stockholm) -> list[str]:
     return names
 
 
-def score_alignment(test: Stockholm, reference: Stockholm) -> Scores:
+def score_alignment(
+    test: Stockholm, reference: Stockholm, *, match_only: bool = False
+) -> Scores:
     """SPS and column score of ``test`` against ``reference`` on their shared sequences.
 
+    Arguments:
+        test: the alignment scored.
+        reference: the reference alignment.
+        match_only: count only the reference's consensus columns (``#=GC RF`` other than
+            ``.``/``~``): the core SPS and column score.
+
     Raises:
-        InputError: a shared sequence has different residues in the two alignments.
+        InputError: a shared sequence has different residues in the two alignments, or
+            ``match_only`` and the reference has no ``#=GC RF`` line.
     """
     names = _shared(test, reference)
+    core = None
+    if match_only:
+        if "RF" not in reference.gc:
+            raise InputError("the reference alignment has no #=GC RF line (needed for core scores)")
+        core = {column for column, char in enumerate(reference.gc["RF"]) if char not in ".~"}
     # test column of each (sequence, residue index)
     test_columns = {name: _residue_columns(test.row(name)) for name in names}
     columns: dict[int, list[tuple[int, int]]] = {}  # reference column -> [(seq no, test column)]
@@ -81,9 +100,9 @@ def score_alignment(test: Stockholm, reference: Stockholm) -> Scores:
     test_column_sizes = Counter(c for name in names for c in test_columns[name])
     total = correct = 0
     full_columns = exact_columns = 0
-    for members in columns.values():
+    for column, members in columns.items():
         n = len(members)
-        if n < 2:
+        if n < 2 or (core is not None and column not in core):
             continue
         total += n * (n - 1) // 2
         groups = Counter(test_column for _, test_column in members)

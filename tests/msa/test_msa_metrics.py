@@ -128,3 +128,20 @@ def test_sci_known_answers():
 def test_subset_keeps_order_of_the_alignment():
     part = subset(REFERENCE, ["c", "a"])
     assert part.names == ["a", "c"] and part.rows == ["ACGU", "AC-U"]
+
+
+def test_core_sps_counts_only_reference_consensus_columns():
+    # column 2 is an insert column of the reference (RF '.'): a-b share it there by accident
+    reference = Stockholm(names=["a", "b", "c"], rows=["ACGU", "ACGU", "AC-U"],
+                          gc={"RF": "xx.x"})
+    test = aln({"a": "ACG-U", "b": "AC-GU", "c": "AC--U"})
+    # all columns: 10 pairs, the a-b pair of column 2 lost -> 9/10; core: 9 pairs, all kept
+    assert score_alignment(test, reference).sps == pytest.approx(0.9)
+    core = score_alignment(test, reference, match_only=True)
+    assert core.sps == 1.0 and core.reference_pairs == 9
+    assert core.column_score == 1.0
+    shifted = aln({"a": "ACGU-", "b": "AC-GU", "c": "ACU--"})
+    # core: columns 0, 1 kept (6 pairs), column 3 lost (3 pairs) -> 6/9
+    assert score_alignment(shifted, reference, match_only=True).sps == pytest.approx(6 / 9)
+    with pytest.raises(InputError, match="no #=GC RF line"):
+        score_alignment(test, REFERENCE, match_only=True)
