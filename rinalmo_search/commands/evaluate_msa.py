@@ -26,6 +26,8 @@ what it does: for each family, seed members are queries; our search (Milvus) and
 search the same database (the families' seed sequences plus --background others); the seed
 members among each tool's top-k are aligned (MAFFT -> RNAalifold -> cmbuild -> cmalign, and
 MAFFT alone) and scored against the Rfam seed alignment: SPS, column score, base-pair F1.
+The "mean" line averages each tool over the queries it scored; the "paired" line only over
+the queries where both tools retrieved another seed member.
 Default families: {",".join(DEFAULT_FAMILIES)}.
 """
 
