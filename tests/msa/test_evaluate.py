@@ -14,6 +14,7 @@ from rinalmo_search.msa.evaluate import (
     QueryScores,
     evaluate_msa,
     family_means,
+    scored_by_both,
     summary_table,
 )
 
@@ -58,7 +59,12 @@ def test_summary_table_has_a_line_per_family_and_the_mean(results):
     lines = table.splitlines()
     assert lines[0].startswith("family") and "SPS ours" in lines[0] and "SPS BLASTn" in lines[0]
     assert any(line.startswith("RF00057") for line in lines)
-    assert lines[-1].startswith("mean")
+    (mean_index,) = [i for i, line in enumerate(lines) if line.startswith("mean ")]
+    if any(scored_by_both(row) for row in results):
+        assert lines[mean_index + 1].startswith("paired ")
+        assert lines[-1].startswith("paired: the ")
+    else:
+        assert mean_index == len(lines) - 1
     means = family_means(results)
     assert [m["family"] for m in means] == FAMILIES
 
