@@ -28,7 +28,8 @@ examples:
   rinalmo-search msa homologs.fasta --out msa.sto --aligner ginsi
 
 steps: MAFFT draft (X-INS-i, or L-INS-i with a warning when this MAFFT lacks MXSCARNA)
-  -> RNAalifold consensus structure -> cmbuild -F -> cmalign -> Stockholm with #=GC SS_cons,
+  -> RNAalifold consensus structure -> cmbuild -F -> cmalign --notrunc (whole homologs, not
+  fragments), repeated up to --rounds -> Stockholm with #=GC SS_cons,
   the first input record (the query) first, and #=GF lines naming every tool, version and option.
 """
 
