@@ -24,6 +24,9 @@ examples:
   # insist on X-INS-i (fails if this MAFFT lacks its extensions)
   rinalmo-search msa homologs.fasta --out msa.sto --aligner xinsi
 
+  # hits that may be fragments (cut inside the RNA): cmalign's truncated alignment
+  rinalmo-search msa homologs.fasta --out msa.sto --fragments
+
   # full-length homologs (e.g. Rfam-like entries without flanks): G-INS-i draft
   rinalmo-search msa homologs.fasta --out msa.sto --aligner ginsi
 
@@ -67,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="N",
                         help="at most N cmbuild -> cmalign rounds (stops when the alignment "
                         "repeats)")
+    parser.add_argument("--fragments", action="store_true",
+                        help="the sequences may be fragments cut inside the RNA: let cmalign "
+                        "use truncated alignment (default: whole homologs, cmalign --notrunc)")
     parser.set_defaults(handler=run)
 
 
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     result = build_msa(
         args.fasta, args.out, threads=args.threads, aligner=args.aligner,
         keep_work=args.keep_work, work_dir=args.work_dir, mxsize=args.mxsize, rounds=args.rounds,
+        fragments=args.fragments,
     )
     log.info(
         "%s: %d sequences aligned (draft: %s)", result.path, result.n_sequences, result.aligner_used

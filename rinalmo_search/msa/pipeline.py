@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import ConfigError, InputError, ToolError
 from ..seqio import SequenceRecord, atomic_write, read_fasta
 from ..tools import find_tool, tool_version, viennarna_version
-from .infernal import cmalign, cmbuild
+from .infernal import CMALIGN_OPTIONS, cmalign, cmbuild
 from .mafft import ALIGNER_NAMES, ALIGNERS, draft_alignment, tool_residues
 from .stockholm import GAPS, Stockholm, read_stockholm, write_stockholm
 from .structure import ALIFOLD_OPTIONS, consensus_structure
@@ -119,6 +119,7 @@ def align_records(
     mxsize: float | None = None,
     refine: bool = True,
     rounds: int = DEFAULT_ROUNDS,
+    fragments: bool = False,
 ) -> Alignments:
     """Align records in ``work`` (no output file); the core of :func:`build_msa`.
 
@@ -132,6 +133,8 @@ def align_records(
             what the Infernal step adds).
         rounds: at most this many cmbuild → cmalign rounds; from round 2 the model is built
             from the previous round's alignment, and the loop stops early once an alignment repeats.
+        fragments: the sequences may be fragments cut inside the RNA: let cmalign use
+            truncated alignment (without :data:`~.infernal.CMALIGN_OPTIONS`' ``--notrunc``).
 
     Raises:
         ToolError: a program missing or failing.
@@ -153,6 +156,9 @@ def align_records(
     unaligned = work / "sequences.fasta"
     pairs = list(zip(neutral, records, strict=True))
     unaligned.write_text("".join(f">{n}\n{tool_residues(r.sequence)}\n" for n, r in pairs))
+    options = CMALIGN_OPTIONS
+    if fragments:
+        options = tuple(option for option in options if option != "--notrunc")
     clock = time.perf_counter()
     current, previous_rows = draft_sto, None
     for round_no in range(1, rounds + 1):
@@ -163,7 +169,8 @@ def align_records(
         model = work / ("draft.cm" if round_no == 1 else f"round{round_no}.cm")
         build_command = cmbuild(source, model)
         output = work / ("cmalign.sto" if round_no == 1 else f"round{round_no}.sto")
-        align_command = cmalign(model, unaligned, output, threads=threads, mxsize=mxsize)
+        align_command = cmalign(model, unaligned, output, threads=threads, mxsize=mxsize,
+                                options=options)
         if round_no == 1:
             commands += [build_command, align_command]
         aligned = read_stockholm(output)
@@ -205,6 +212,7 @@ def build_msa(
     work_dir: Path | None = None,
     mxsize: float | None = None,
     rounds: int = DEFAULT_ROUNDS,
+    fragments: bool = False,
 ) -> MsaResult:
     """Build a structure-aware MSA of the sequences of a FASTA file.
 
@@ -220,6 +228,8 @@ def build_msa(
             shared by the threads, at least cmalign's own 1028.
         rounds: at most this many cmbuild → cmalign rounds (stops early when the alignment
             repeats).
+        fragments: the sequences may be fragments cut inside the RNA (cmalign's truncated
+            alignment; by default whole homologs are assumed: ``--notrunc``).
 
     Returns:
         An :class:`MsaResult`.
@@ -246,7 +256,8 @@ def build_msa(
     work = Path(tempfile.mkdtemp(prefix="rinalmo-msa-", dir=work_dir))
     try:
         made = align_records(
-            records, work, threads=threads, aligner=aligner, mxsize=mxsize, rounds=rounds
+            records, work, threads=threads, aligner=aligner, mxsize=mxsize, rounds=rounds,
+            fragments=fragments,
         )
         assert made.final is not None
         alignment = made.final

@@ -109,3 +109,14 @@ def test_ginsi_draft_is_recorded(tmp_path: Path, family, family_fasta):
     assert any(m.startswith("mafft --globalpair --maxiterate 1000") for m in
                alignment.gf_values("BM"))
     assert [ungapped(r) for r in alignment.rows] == family.sequences
+
+
+def test_fragments_option_lets_cmalign_truncate(tmp_path: Path, family, family_fasta):
+    out = tmp_path / "fragments.sto"
+    code = main(["msa", str(family_fasta), "--out", str(out), "--aligner", "linsi",
+                 "--fragments", "--rounds", "1"])
+    assert code == 0
+    alignment = read_stockholm(out)
+    (cmalign_line,) = [m for m in alignment.gf_values("BM") if m.startswith("cmalign")]
+    assert "--notrunc" not in cmalign_line.split()
+    assert [ungapped(r) for r in alignment.rows] == family.sequences
