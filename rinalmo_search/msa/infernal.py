@@ -20,7 +20,7 @@ CMALIGN_MAX_MXSIZE = 32768
 #: families x 3 queries (``evaluate-msa``) the SPS against the seeds rose from 0.790 to 0.804
 #: for our top-100 sets and from 0.863 to 0.869 for BLASTn's; ``-g`` (global) and
 #: ``--nonbanded`` changed nothing measurable.
-CMALIGN_OPTIONS = ("--notrunc",)
+CMALIGN_OPTIONS: tuple[str, ...] = ("--notrunc",)
 #: Fewer sampled sequences for calibrating the model's HMM filter (default 200 each). The filter's
 #: E-value parameters serve cmsearch/cmscan only; cmalign's output is identical with or without
 #: them, and on a 1,500-column model this takes cmbuild from ~60 s to ~12 s.
