@@ -118,6 +118,11 @@ def build_extractor(kind: str, **options: Any) -> FeatureExtractor:
         raise ConfigError(f"Invalid options for the {kind} feature extractor: {error}") from None
 
 
+def split_dataset(fingerprint: str) -> str:
+    """The cache's dataset name for a prepared split (shared by training and evaluation)."""
+    return f"split-{fingerprint[:16]}"
+
+
 class FeatureCache:
     """Memory-mapped pooled features of one extractor for one dataset, keyed by sequence hash.
 

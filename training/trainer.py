@@ -33,7 +33,7 @@ from tqdm import tqdm
 from rinalmo_search.errors import ConfigError, InputError
 
 from .config import TrainConfig
-from .features import FeatureCache, FeatureExtractor, build_extractor
+from .features import FeatureCache, FeatureExtractor, build_extractor, split_dataset
 from .loss import supervised_contrastive_loss
 from .metrics import retrieval_metrics
 from .prepare import Split, load_split
@@ -286,7 +286,7 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
     split = load_split(config.split_dir)
     extractor = build_extractor(config.features.extractor, **config.features.options)
     cache_root = config.features.cache_dir or (config.split_dir / "features")
-    dataset = f"split-{split.fingerprint[:16]}"
+    dataset = split_dataset(split.fingerprint)
     if main:
         cache = FeatureCache(cache_root, extractor, dataset)
         cache.fill([r.sequence for name in ("train", "validation") for r in split.records[name]],

@@ -120,7 +120,12 @@ def cached_head_embedder(name: str, cache_root: str | Path, split: Split) -> Emb
     from rinalmo_search.embedder.features import FeatureHeadEmbedder
     from rinalmo_search.embedder.local import TorchEmbedder
     from rinalmo_search.embedder.model_file import load_model_file
-    from rinalmo_search.training.features import CachedFeatures, FeatureCache, build_extractor
+    from rinalmo_search.training.features import (
+        CachedFeatures,
+        FeatureCache,
+        build_extractor,
+        split_dataset,
+    )
 
     path = model_path(name)
     if path is None or path.suffix != ".pt":
@@ -149,7 +154,7 @@ def cached_head_embedder(name: str, cache_root: str | Path, split: Split) -> Emb
             f"{path}: the cached extractor {extractor.name} does not reproduce the model "
             f"file's backbone (max abs difference {difference:.2e} > {PROBE_TOLERANCE})"
         )
-    cache = FeatureCache(cache_root, extractor, f"split-{split.fingerprint[:16]}")
+    cache = FeatureCache(cache_root, extractor, split_dataset(split.fingerprint))
     log.info("%s: backbone features from %s (%d cached)", name, cache.folder, len(cache))
     return FeatureHeadEmbedder(CachedFeatures(cache), model_file.build_head(),
                                name=model_file.name, version=model_file.version)
