@@ -43,6 +43,7 @@ from rinalmo_search.milvus import VectorStore
 from tqdm import tqdm
 
 from rinalmo_search.errors import RinalmoSearchError, ToolError
+from rinalmo_search.evaluation.peers import blastn_command, mmseqs_command
 from rinalmo_search.pipeline import index_records, search_records
 from rinalmo_search.rerank import DEFAULT_RERANK
 from rinalmo_search.seqio import SequenceRecord
@@ -163,29 +164,9 @@ def time_blastn(
     index_seconds = time.perf_counter() - start
 
     def search(query: Path) -> None:
-        run_tool(
-            [
-                "blastn",
-                "-task",
-                "blastn",
-                "-query",
-                str(query),
-                "-db",
-                str(work / "bdb"),
-                "-outfmt",
-                "6 qseqid sseqid evalue bitscore",
-                "-evalue",
-                str(evalue),
-                "-strand",
-                "plus",
-                "-max_target_seqs",
-                str(top_k),
-                "-num_threads",
-                str(threads),
-                "-out",
-                str(work / "blast.tsv"),
-            ]
-        )
+        run_tool(blastn_command(query, work / "bdb", work / "blast.tsv", evalue=evalue,
+                                max_hits=top_k, threads=threads,
+                                outfmt="6 qseqid sseqid evalue bitscore"))
 
     latencies = _time_each(queries, work, search, f"blastn {size}")
     _write_fasta(queries, work / "all.fa")
@@ -220,28 +201,8 @@ def time_mmseqs(
     index_seconds = time.perf_counter() - start
 
     def search(query: Path) -> None:
-        run_tool(
-            [
-                "mmseqs",
-                "easy-search",
-                str(query),
-                str(target),
-                str(work / "mm.m8"),
-                str(tmp),
-                "--search-type",
-                "3",
-                "--strand",
-                "1",
-                "-e",
-                str(evalue),
-                "--max-seqs",
-                str(top_k),
-                "--threads",
-                str(threads),
-                "-v",
-                "1",
-            ]
-        )
+        run_tool(mmseqs_command(query, target, work / "mm.m8", tmp, evalue=evalue,
+                                max_hits=top_k, threads=threads))
 
     latencies = _time_each(queries, work, search, f"mmseqs {size}")
     _write_fasta(queries, work / "all.fa")

@@ -98,35 +98,30 @@ def _collect(
     return hits
 
 
+def blastn_command(query: Path, database: Path, out: Path, *, evalue: float, max_hits: int,
+                   threads: int, outfmt: str = "6 qseqid sseqid evalue") -> list[str]:
+    """The BLASTn command line of every comparison (benchmarks call it too)."""
+    return ["blastn", "-task", "blastn", "-query", str(query), "-db", str(database),
+            "-outfmt", outfmt, "-evalue", str(evalue), "-strand", "plus",
+            "-max_target_seqs", str(max_hits), "-num_threads", str(threads), "-out", str(out)]
+
+
+def mmseqs_command(query: Path, target: Path, out: Path, tmp: Path, *, evalue: float,
+                   max_hits: int, threads: int) -> list[str]:
+    """The MMseqs2 nucleotide search command line of every comparison (benchmarks call it too)."""
+    return ["mmseqs", "easy-search", str(query), str(target), str(out), str(tmp),
+            "--search-type", "3", "--strand", "1", "-e", str(evalue), "--max-seqs",
+            str(max_hits), "--threads", str(threads), "-v", "1"]
+
+
 def _blastn(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
     start = time.perf_counter()
     run_tool(
         ["makeblastdb", "-dbtype", "nucl", "-in", str(work / "db.fa"), "-out", str(work / "db")]
     )
     prepared = time.perf_counter() - start
-    run_tool(
-        [
-            "blastn",
-            "-task",
-            "blastn",
-            "-query",
-            str(work / "q.fa"),
-            "-db",
-            str(work / "db"),
-            "-outfmt",
-            "6 qseqid sseqid evalue",
-            "-evalue",
-            str(evalue),
-            "-strand",
-            "plus",
-            "-max_target_seqs",
-            str(max_hits),
-            "-num_threads",
-            str(threads),
-            "-out",
-            str(work / "out.tsv"),
-        ]
-    )
+    run_tool(blastn_command(work / "q.fa", work / "db", work / "out.tsv", evalue=evalue,
+                            max_hits=max_hits, threads=threads))
     rows = []
     for line in (work / "out.tsv").read_text().splitlines():
         query, target, value = line.split("\t")
@@ -164,30 +159,9 @@ def _nhmmer(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[lis
 
 
 def _mmseqs(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
-    run_tool(
-        [
-            "mmseqs",
-            "easy-search",
-            str(work / "q.fa"),
-            str(work / "db.fa"),
-            str(work / "out.m8"),
-            str(work / "tmp"),
-            "--search-type",
-            "3",
-            "--strand",
-            "1",
-            "-e",
-            str(evalue),
-            "--max-seqs",
-            str(max_hits),
-            "--threads",
-            str(threads),
-            "-v",
-            "1",
-            "--format-output",
-            "query,target,evalue",
-        ]
-    )
+    run_tool(mmseqs_command(work / "q.fa", work / "db.fa", work / "out.m8", work / "tmp",
+                            evalue=evalue, max_hits=max_hits, threads=threads)
+             + ["--format-output", "query,target,evalue"])
     rows = []
     for line in (work / "out.m8").read_text().splitlines():
         query, target, value = line.split("\t")
