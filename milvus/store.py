@@ -46,6 +46,14 @@ WRITE_BATCH = 1000
 #: a request past gRPC's 64 MB message limit.
 WRITE_BATCH_BYTES = 16 * 1024 * 1024
 CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
+#: Consistency of searches and counts. ``Strong`` makes a server wait for the next time tick on
+#: every call (~200 ms whatever k); ``Bounded`` answers from what the query node has consumed
+#: (writes older than a tick or so), which is all an ``index`` run in another process has made
+#: by the time it returned (it flushes). Reads that must see this store's own fresh writes, and
+#: the id look-ups that de-duplicate an index run, use ``Strong`` (see ``_read_consistency``).
+DEFAULT_CONSISTENCY = "Bounded"
+#: Stage-1 fields a search returns by default (``length`` is derived from the sequence).
+HIT_FIELDS = (S.SEQUENCE, S.FAMILY, S.CLAN)
 #: Ids per primary-key lookup.
 LOOKUP_BATCH = 1000
 
@@ -103,10 +111,11 @@ class VectorStore:
         collection: the alias (or plain collection name) to use.
         token: ``user:password`` or an API key for a server; ignored by Milvus Lite.
         index: HNSW parameters for new collections and for searches.
-        consistency: Milvus consistency level of searches. ``Strong`` (default) sees every
-            write acknowledged before the search; on a server it waits for the time tick
-            (about 200 ms per search call, amortised over a batch of queries). ``Bounded``
-            skips that wait and may miss writes of the last few seconds.
+        consistency: Milvus consistency level of searches and counts. ``Bounded`` (default)
+            answers at once from what the server has consumed, which includes everything an
+            ``index`` run that has returned wrote; ``Strong`` sees every acknowledged write but
+            makes a server wait for its next time tick (~200 ms per call). After this store
+            has written, its own reads are ``Strong`` whatever this says.
 
     Raises:
         ConfigError: invalid collection name or Lite path.
@@ -120,7 +129,7 @@ class VectorStore:
         collection: str = "rinalmo_search",
         token: str = "",
         index: IndexSettings | None = None,
-        consistency: str = "Strong",
+        consistency: str = DEFAULT_CONSISTENCY,
     ) -> None:
         if not _NAME.match(collection):
             raise ConfigError(
@@ -143,6 +152,7 @@ class VectorStore:
         self._building = False
         self._stored: tuple[str, int] | None = None
         self._dirty = False
+        self._wrote = False
         if self.is_lite:
             path = Path(self.uri).expanduser()
             if path.suffix != ".db":
@@ -350,7 +360,7 @@ class VectorStore:
                 name,
                 schema=S.build_schema(self.client, model.dim, description=f"model={model.tag}"),
                 index_params=S.build_index_params(self.client, self.settings),
-                consistency_level="Strong",
+                consistency_level=DEFAULT_CONSISTENCY,
                 properties={
                     S.PROPERTY_MODEL: model.tag,
                     S.PROPERTY_DIM: str(model.dim),
@@ -441,7 +451,13 @@ class VectorStore:
         for start in range(0, len(unique), LOOKUP_BATCH):
             chunk = unique[start : start + LOOKUP_BATCH]
             with _milvus_errors(f"look up {len(chunk)} ids in {target!r}"):
-                rows = self.client.get(target, ids=chunk, output_fields=[S.ID, S.CONTENT_HASH])
+                # Strong: de-duplication must see every write, also another process's
+                rows = self.client.get(
+                    target,
+                    ids=chunk,
+                    output_fields=[S.ID, S.CONTENT_HASH],
+                    consistency_level="Strong",
+                )
             for row in rows:
                 found[str(row[S.ID])] = str(row[S.CONTENT_HASH])
         return found
@@ -479,13 +495,20 @@ class VectorStore:
         return todo
 
     def insert(
-        self, records: Sequence[SequenceRecord], vectors: np.ndarray, *, upsert: bool = False
+        self,
+        records: Sequence[SequenceRecord],
+        vectors: np.ndarray,
+        *,
+        upsert: bool = False,
+        checked: bool = False,
     ) -> int:
         """Write records and their vectors; returns the number of rows written.
 
         Without ``upsert``, records already stored with the same content are skipped (so a
         rerun of an interrupted job writes only what is missing), and changed content is an
         error. With ``upsert``, new and changed records are written, unchanged ones skipped.
+        ``checked`` says the records came from :meth:`new_records` already (with the same
+        ``upsert``), so the store does not look their ids up again.
 
         Raises:
             StoreError: no model set, vectors of the wrong shape or not finite, a field too
@@ -501,7 +524,7 @@ class VectorStore:
         if not np.isfinite(vectors).all():
             bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
             raise StoreError(f"Vector of {records[bad].id!r} has NaN or infinite values")
-        todo = self.new_records(records, upsert=upsert)
+        todo = list(records) if checked else self.new_records(records, upsert=upsert)
         if not todo:
             return 0
         position = {r.id: i for i, r in enumerate(records)}
@@ -515,7 +538,7 @@ class VectorStore:
                 else:
                     self.client.insert(target, batch)
             written += len(batch)
-            self._dirty = True
+            self._dirty = self._wrote = True
         return written
 
     @staticmethod
@@ -563,7 +586,7 @@ class VectorStore:
         for start in range(0, len(present), LOOKUP_BATCH):
             with _milvus_errors(f"delete ids from {target!r}"):
                 self.client.delete(target, ids=present[start : start + LOOKUP_BATCH])
-        self._dirty = True
+        self._dirty = self._wrote = True
         return len(present)
 
     # ── reads ───────────────────────────────────────────────────────────────────────────
@@ -573,7 +596,12 @@ class VectorStore:
         target = self._require_target()
         self._ensure_loaded(target)
         with _milvus_errors(f"count rows of {target!r}"):
-            rows = self.client.query(target, filter="", output_fields=["count(*)"])
+            rows = self.client.query(
+                target,
+                filter="",
+                output_fields=["count(*)"],
+                consistency_level=self._read_consistency(),
+            )
         return int(rows[0]["count(*)"])
 
     def get(self, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -581,8 +609,21 @@ class VectorStore:
         target = self._require_target()
         self._ensure_loaded(target)
         with _milvus_errors(f"get rows from {target!r}"):
-            rows = self.client.get(target, ids=list(ids), output_fields=S.OUTPUT_FIELDS)
+            rows = self.client.get(
+                target,
+                ids=list(ids),
+                output_fields=S.OUTPUT_FIELDS,
+                consistency_level=self._read_consistency(),
+            )
         return [dict(row) for row in rows]
+
+    def _read_consistency(self) -> str:
+        """``Strong`` once this store has written (its own rows must be seen), else the default.
+
+        Not ``Session``: pymilvus keys a client's write timestamps by the collection name
+        written to, and searches go through the alias.
+        """
+        return "Strong" if self._wrote else self.consistency
 
     def search(
         self,
@@ -591,6 +632,7 @@ class VectorStore:
         top_k: int,
         filter: str = "",  # noqa: A002 - Milvus's own name for it
         ef: int | None = None,
+        fields: Sequence[str] = HIT_FIELDS,
     ) -> list[list[Hit]]:
         """Nearest stored sequences of each query vector, best first.
 
@@ -600,6 +642,10 @@ class VectorStore:
             filter: a Milvus boolean expression on the scalar fields, e.g.
                 ``family == "RF00005" and length >= 50`` (see :func:`build_filter`).
             ef: HNSW search breadth (default from the index settings; at least ``top_k``).
+            fields: stored fields to return with each hit, of ``sequence``, ``family``,
+                ``clan``, ``length``, ``source``: ask only for what the caller needs (each
+                field is read for all ``top_k`` hits). ``Hit.length`` comes from ``length``
+                or, without it, from the sequence.
 
         Returns:
             One list of :class:`Hit` per query row; ``score`` and ``embedding_score`` are the
@@ -636,10 +682,10 @@ class VectorStore:
                 data=queries.tolist(),
                 limit=top_k,
                 filter=filter,
-                output_fields=[S.SEQUENCE, S.LENGTH, S.FAMILY, S.CLAN],
+                output_fields=list(fields),
                 search_params=self.settings.search_params(top_k, ef),
                 anns_field=S.VECTOR,
-                consistency_level=self.consistency,
+                consistency_level=self._read_consistency(),
             )
         return [[_to_hit(hit) for hit in hits] for hits in results]
 
@@ -740,13 +786,14 @@ def _write_batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]
 def _to_hit(hit: Any) -> Hit:
     entity = hit.get("entity", {}) if isinstance(hit, dict) else hit.entity
     score = float(hit["distance"])
+    sequence = str(entity.get(S.SEQUENCE) or "")
     return Hit(
         target_id=str(hit["id"]),
         score=score,
         family=str(entity.get(S.FAMILY) or ""),
         clan=str(entity.get(S.CLAN) or ""),
-        length=int(entity.get(S.LENGTH) or 0),
-        sequence=str(entity.get(S.SEQUENCE) or ""),
+        length=int(entity.get(S.LENGTH) or len(sequence)),
+        sequence=sequence,
         embedding_score=score,
     )
 

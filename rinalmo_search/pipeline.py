@@ -113,7 +113,7 @@ def index_records(
     ) as bar:
         for batch in batches(todo, batch_size):
             vectors = embedder.embed([record.sequence for record in batch])
-            store.insert(batch, vectors, upsert=upsert)
+            store.insert(batch, vectors, upsert=upsert, checked=True)
             bar.update(len(batch))
     if todo:
         log.info("flushing %d new vectors; Milvus builds the HNSW index now", len(todo))
