@@ -183,14 +183,6 @@ def save_model_file(
     return path
 
 
-def is_model_file(path: str | Path) -> bool:
-    """Whether ``path`` is a readable model file of this format (cheap check of the tag)."""
-    try:
-        return load_model_file(path).name is not None
-    except InferenceError:
-        return False
-
-
 def load_model_file(path: str | Path) -> ModelFile:
     """Read a model file.
 

@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,11 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rinalmo_search.errors import ConfigError, InputError
+from rinalmo_search.evaluation.metrics import leave_one_out_metrics
 
 from .config import TrainConfig
 from .features import FeatureCache, FeatureExtractor, build_extractor, split_dataset
 from .loss import supervised_contrastive_loss
-from .metrics import retrieval_metrics
 from .prepare import Split, load_split
 from .sampler import ClanAwareBatchSampler
 
@@ -160,7 +161,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     head: nn.Module, data: _Data, batches: list[list[int]], *, temperature: float,
     device: torch.device, amp: torch.dtype | None,
 ) -> dict[str, float]:
@@ -183,7 +184,7 @@ def evaluate(
             for start in range(0, len(data.labels), 1024)
         ])
     head.train(was_training)
-    retrieval = retrieval_metrics(vectors.numpy(), data.families, data.clans)
+    retrieval = leave_one_out_metrics(vectors.numpy(), data.families, data.clans)
     return {
         "val_loss": float(np.mean(losses)) if losses else float("nan"),
         "val_map": retrieval["map"],
@@ -252,19 +253,45 @@ def _save_model(
                     head=head, backbone_source=source, metadata=metadata, features=features)
 
 
-def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
-    """Train the homology head as ``config`` says, resuming from ``checkpoint-last.pt`` if the
-    output folder holds one of the same config.
+@dataclass
+class _Run:
+    """Where this process stands: its rank, device and precision, and the output folder."""
 
-    Arguments:
-        config: the validated training config.
-        restart: discard an existing checkpoint instead of resuming from it.
+    rank: int
+    world: int
+    device: torch.device
+    amp: torch.dtype | None
+    out: Path
 
-    Raises:
-        ConfigError: inconsistent settings, or a checkpoint of another config in the output
-            folder.
-        InputError: an unreadable or empty split.
-    """
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class _Optimisation:
+    """What steps the head: trainable parameters, AdamW, the schedule and the AMP scaler."""
+
+    parameters: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    total_steps: int
+
+
+@dataclass
+class _Progress:
+    """Training state that a checkpoint carries across a restart."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    start_epoch: int = 1
+    step: int = 0
+    best_loss: float = math.inf
+    best_epoch: int = 0
+
+
+def _start(config: TrainConfig, *, restart: bool) -> _Run:
+    """Threads, device, DDP process group and AMP; create the output folder (rank 0)."""
     rank, world = _distributed()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -275,50 +302,47 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
-    amp = _amp_dtype(config, device)
-    main = rank == 0
-    out = config.output_dir
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
+    run = _Run(rank, world, device, _amp_dtype(config, device), config.output_dir)
+    if run.main:
+        run.out.mkdir(parents=True, exist_ok=True)
         if restart:
-            (out / CHECKPOINT).unlink(missing_ok=True)
+            (run.out / CHECKPOINT).unlink(missing_ok=True)
+    return run
 
-    split = load_split(config.split_dir)
-    extractor = build_extractor(config.features.extractor, **config.features.options)
+
+def _load_data(
+    config: TrainConfig, split: Split, extractor: FeatureExtractor, run: _Run
+) -> tuple[_Data, _Data]:
+    """Fill the feature cache (rank 0; the others wait) and read the train/validation sets."""
     cache_root = config.features.cache_dir or (config.split_dir / "features")
     dataset = split_dataset(split.fingerprint)
-    if main:
+    if run.main:
         cache = FeatureCache(cache_root, extractor, dataset)
         cache.fill([r.sequence for name in ("train", "validation") for r in split.records[name]],
                    progress=config.progress)
-    if world > 1:
+    if run.world > 1:
         torch.distributed.barrier()
     cache = FeatureCache(cache_root, extractor, dataset)
     train_data = build_dataset(split, "train", cache)
     val_data = build_dataset(split, "validation", cache, limit=config.validation_sequences,
                              seed=config.seed)
+    return train_data, val_data
 
-    sampler = _make_sampler(train_data, config, rank=rank, world=world, seed=config.seed,
-                            families=config.sampler.families_per_batch)
-    from collections import Counter
 
+def _validation_batches(val_data: _Data, config: TrainConfig) -> list[list[int]]:
+    """The fixed validation batches (same families-per-batch, capped by what validation has)."""
     val_families = sum(1 for n in Counter(val_data.families).values() if n >= 2)
     val_sampler = _make_sampler(
         val_data, config, rank=0, world=1, seed=config.seed + 1,
         families=max(1, min(config.sampler.families_per_batch, val_families)),
     )
-    val_batches = val_sampler.epoch_batches(0)
-    steps_per_epoch = len(sampler)
-    if steps_per_epoch == 0:
-        raise ConfigError(
-            f"No training batch: {len(sampler.eligible)} families, {world} processes and "
-            f"{config.sampler.families_per_batch} families per batch"
-        )
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
-    warmup = int(round(config.optim.warmup_fraction * total_steps))
+    return val_sampler.epoch_batches(0)
 
+
+def _build_head(config: TrainConfig, extractor: FeatureExtractor, device: torch.device
+                ) -> nn.Module:
+    """A seeded head of the config's shape, optionally initialised from a model file and
+    wrapped with LoRA adapters."""
     torch.manual_seed(config.seed)
     from rinalmo_search.embedder.head import HeadConfig, HomologyHead
 
@@ -339,139 +363,214 @@ def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
 
         apply_lora(head, r=config.lora.r, alpha=config.lora.alpha,
                    targets=config.lora.targets, freeze_base=True)
-    head.to(device)
+    return head.to(device)
+
+
+def _optimisation(head: nn.Module, config: TrainConfig, run: _Run, steps_per_epoch: int
+                  ) -> _Optimisation:
+    """AdamW over the trainable parameters, warm-up + cosine over the run's steps."""
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    warmup = int(round(config.optim.warmup_fraction * total_steps))
     parameters = [p for p in head.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.optim.lr, betas=config.optim.betas,
                                   weight_decay=config.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, warmup)
     )
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    scaler = torch.amp.GradScaler(run.device.type, enabled=run.amp == torch.float16)
+    return _Optimisation(parameters, optimizer, scheduler, scaler, total_steps)
 
-    result = TrainResult()
-    history: list[dict[str, float]] = []
-    start_epoch, step = 1, 0
-    best_loss, best_epoch = math.inf, 0
-    checkpoint_path = out / CHECKPOINT
-    fingerprint = config.fingerprint()
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if state["config_fingerprint"] != fingerprint:
-            raise ConfigError(
-                f"{checkpoint_path} was written by another training config; choose another "
-                "output_dir or remove the checkpoint to start afresh"
-            )
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.random.set_rng_state(state["torch_rng"])
-        history = state["history"]
-        start_epoch, step = state["epoch"] + 1, state["step"]
-        best_loss, best_epoch = state["best_loss"], state["best_epoch"]
-        result.resumed_from = state["epoch"]
-        log.log(logging.INFO if main else logging.DEBUG, "resuming %s after epoch %d (step %d)",
-                out, state["epoch"], step)
 
-    model: nn.Module = head
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(
-            head, device_ids=[device.index] if device.type == "cuda" else None
+def _resume(path: Path, fingerprint: str, head: nn.Module, opt: _Optimisation, run: _Run
+            ) -> _Progress | None:
+    """Load ``checkpoint-last.pt`` into the head and optimiser; None when there is none.
+
+    Raises:
+        ConfigError: the checkpoint was written by another config.
+    """
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["config_fingerprint"] != fingerprint:
+        raise ConfigError(
+            f"{path} was written by another training config; choose another "
+            "output_dir or remove the checkpoint to start afresh"
         )
-    if not history:
-        started = time.perf_counter()
-        metrics = evaluate(head, val_data, val_batches, temperature=config.temperature,
-                           device=device, amp=amp)
-        history.append({"epoch": 0, "step": 0, "lr": 0.0, "train_loss": float("nan"), **metrics,
-                        "seconds": time.perf_counter() - started})
-        if main:
-            log.info("untrained head: val_loss %.4f val_map %.4f val_top1 %.4f",
-                     metrics["val_loss"], metrics["val_map"], metrics["val_top1"])
-            _write_metrics(out / METRICS, history)
+    head.load_state_dict(state["head"])
+    opt.optimizer.load_state_dict(state["optimizer"])
+    opt.scheduler.load_state_dict(state["scheduler"])
+    opt.scaler.load_state_dict(state["scaler"])
+    torch.random.set_rng_state(state["torch_rng"])
+    log.log(logging.INFO if run.main else logging.DEBUG, "resuming %s after epoch %d (step %d)",
+            run.out, state["epoch"], state["step"])
+    return _Progress(state["history"], state["epoch"] + 1, state["step"], state["best_loss"],
+                     state["best_epoch"])
 
+
+def _train_epoch(
+    model: nn.Module, data: _Data, batches: ClanAwareBatchSampler, opt: _Optimisation,
+    config: TrainConfig, run: _Run, *, step: int, desc: str,
+) -> tuple[float, int]:
+    """One pass over the sampler's batches (stops at the run's last step).
+
+    Returns:
+        The mean training loss over processes, and the step count after the epoch.
+    """
     autocast = (
-        (lambda: torch.autocast(device.type, dtype=amp)) if amp is not None
+        (lambda: torch.autocast(run.device.type, dtype=run.amp)) if run.amp is not None
         else contextlib.nullcontext
     )
-    last_epoch = math.ceil(total_steps / steps_per_epoch)
-    for epoch in range(start_epoch, last_epoch + 1):
+    model.train()
+    losses = []
+    bar = tqdm(batches, desc=desc, unit="batch", leave=False,
+               disable=not (run.main and config.progress))
+    for batch in bar:
+        if step >= opt.total_steps:
+            break
+        index = torch.tensor(batch)
+        features = data.features[index].to(run.device, non_blocking=True)
+        labels = data.labels[index].to(run.device)
+        with autocast():
+            embeddings = model(features)
+        loss = supervised_contrastive_loss(embeddings.float(), labels,
+                                           temperature=config.temperature)
+        opt.optimizer.zero_grad(set_to_none=True)
+        opt.scaler.scale(loss).backward()
+        if config.optim.grad_clip:
+            opt.scaler.unscale_(opt.optimizer)
+            nn.utils.clip_grad_norm_(opt.parameters, config.optim.grad_clip)
+        opt.scaler.step(opt.optimizer)
+        opt.scaler.update()
+        opt.scheduler.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    train_loss = torch.tensor(float(np.mean(losses)) if losses else float("nan"))
+    if run.world > 1:
+        torch.distributed.all_reduce(train_loss)
+        train_loss /= run.world
+    return float(train_loss), step
+
+
+def _checkpoint_state(
+    config: TrainConfig, split: Split, head: nn.Module, opt: _Optimisation,
+    progress: _Progress, epoch: int,
+) -> dict[str, Any]:
+    return {
+        "config_fingerprint": config.fingerprint(),
+        "config": config.plain(),
+        "split_fingerprint": split.fingerprint,
+        "head": head.state_dict(),
+        "optimizer": opt.optimizer.state_dict(),
+        "scheduler": opt.scheduler.state_dict(),
+        "scaler": opt.scaler.state_dict(),
+        "torch_rng": torch.random.get_rng_state(),
+        "history": progress.history,
+        "epoch": epoch,
+        "step": progress.step,
+        "best_loss": progress.best_loss,
+        "best_epoch": progress.best_epoch,
+    }
+
+
+def train(config: TrainConfig, *, restart: bool = False) -> TrainResult:
+    """Train the homology head as ``config`` says, resuming from ``checkpoint-last.pt`` if the
+    output folder holds one of the same config.
+
+    Arguments:
+        config: the validated training config.
+        restart: discard an existing checkpoint instead of resuming from it.
+
+    Raises:
+        ConfigError: inconsistent settings, or a checkpoint of another config in the output
+            folder.
+        InputError: an unreadable or empty split.
+    """
+    run = _start(config, restart=restart)
+    split = load_split(config.split_dir)
+    extractor = build_extractor(config.features.extractor, **config.features.options)
+    train_data, val_data = _load_data(config, split, extractor, run)
+    sampler = _make_sampler(train_data, config, rank=run.rank, world=run.world, seed=config.seed,
+                            families=config.sampler.families_per_batch)
+    val_batches = _validation_batches(val_data, config)
+    steps_per_epoch = len(sampler)
+    if steps_per_epoch == 0:
+        raise ConfigError(
+            f"No training batch: {len(sampler.eligible)} families, {run.world} processes and "
+            f"{config.sampler.families_per_batch} families per batch"
+        )
+    head = _build_head(config, extractor, run.device)
+    opt = _optimisation(head, config, run, steps_per_epoch)
+    result = TrainResult()
+    checkpoint_path = run.out / CHECKPOINT
+    progress = _resume(checkpoint_path, config.fingerprint(), head, opt, run)
+    if progress is None:
+        progress = _Progress()
+    else:
+        result.resumed_from = progress.start_epoch - 1
+    model: nn.Module = head
+    if run.world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            head, device_ids=[run.device.index] if run.device.type == "cuda" else None
+        )
+
+    def check() -> dict[str, float]:
+        return validate(head, val_data, val_batches, temperature=config.temperature,
+                        device=run.device, amp=run.amp)
+
+    if not progress.history:
+        started = time.perf_counter()
+        metrics = check()
+        progress.history.append({"epoch": 0, "step": 0, "lr": 0.0, "train_loss": float("nan"),
+                                 **metrics, "seconds": time.perf_counter() - started})
+        if run.main:
+            log.info("untrained head: val_loss %.4f val_map %.4f val_top1 %.4f",
+                     metrics["val_loss"], metrics["val_map"], metrics["val_top1"])
+            _write_metrics(run.out / METRICS, progress.history)
+
+    last_epoch = math.ceil(opt.total_steps / steps_per_epoch)
+    for epoch in range(progress.start_epoch, last_epoch + 1):
         started = time.perf_counter()
         sampler.set_epoch(epoch)
-        model.train()
-        losses = []
-        bar = tqdm(sampler, desc=f"epoch {epoch}/{last_epoch}", unit="batch", leave=False,
-                   disable=not (main and config.progress))
-        for batch in bar:
-            if step >= total_steps:
-                break
-            index = torch.tensor(batch)
-            features = train_data.features[index].to(device, non_blocking=True)
-            labels = train_data.labels[index].to(device)
-            with autocast():
-                embeddings = model(features)
-            loss = supervised_contrastive_loss(embeddings.float(), labels,
-                                               temperature=config.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.optim.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        train_loss = torch.tensor(float(np.mean(losses)) if losses else float("nan"))
-        if world > 1:
-            torch.distributed.all_reduce(train_loss)
-            train_loss /= world
-        metrics = evaluate(head, val_data, val_batches, temperature=config.temperature,
-                           device=device, amp=amp)
+        train_loss, progress.step = _train_epoch(
+            model, train_data, sampler, opt, config, run, step=progress.step,
+            desc=f"epoch {epoch}/{last_epoch}",
+        )
+        metrics = check()
         row: dict[str, float] = {
-            "epoch": epoch, "step": step, "lr": float(scheduler.get_last_lr()[0]),
-            "train_loss": float(train_loss), **metrics, "seconds": time.perf_counter() - started,
+            "epoch": epoch, "step": progress.step, "lr": float(opt.scheduler.get_last_lr()[0]),
+            "train_loss": train_loss, **metrics, "seconds": time.perf_counter() - started,
         }
-        history.append(row)
+        progress.history.append(row)
         log.log(
-            logging.INFO if main else logging.DEBUG,
+            logging.INFO if run.main else logging.DEBUG,
             "epoch %d/%d: loss %.4f val_loss %.4f val_map %.4f val_top1 %.4f (%.1f s)",
             epoch, last_epoch, row["train_loss"], row["val_loss"], row["val_map"],
             row["val_top1"], row["seconds"],
         )
-        improved = metrics["val_loss"] < best_loss
+        improved = metrics["val_loss"] < progress.best_loss
         if improved:
-            best_loss, best_epoch = metrics["val_loss"], epoch
-        if main:
-            _write_metrics(out / METRICS, history)
+            progress.best_loss, progress.best_epoch = metrics["val_loss"], epoch
+        if run.main:
+            _write_metrics(run.out / METRICS, progress.history)
             if improved:
-                _save_model(out / MODEL_FILE, head, extractor, config, split, history, epoch)
-            _save_checkpoint(checkpoint_path, {
-                "config_fingerprint": fingerprint,
-                "config": config.plain(),
-                "split_fingerprint": split.fingerprint,
-                "head": head.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "torch_rng": torch.random.get_rng_state(),
-                "history": history,
-                "epoch": epoch,
-                "step": step,
-                "best_loss": best_loss,
-                "best_epoch": best_epoch,
-            })
-        if world > 1:
+                _save_model(run.out / MODEL_FILE, head, extractor, config, split,
+                            progress.history, epoch)
+            _save_checkpoint(checkpoint_path,
+                             _checkpoint_state(config, split, head, opt, progress, epoch))
+        if run.world > 1:
             torch.distributed.barrier()
-        if step >= total_steps:
+        if progress.step >= opt.total_steps:
             break
 
-    result.history = history
-    result.best_epoch = best_epoch
-    result.model_path = out / MODEL_FILE if main else None
-    if main and best_epoch == 0:  # every validation loss was NaN, or no epoch ran
+    result.history = progress.history
+    result.best_epoch = progress.best_epoch
+    result.model_path = run.out / MODEL_FILE if run.main else None
+    if run.main and progress.best_epoch == 0:  # every validation loss was NaN, or no epoch ran
         log.warning("no epoch gave a finite validation loss; no model.pt written")
         result.model_path = None
-    if world > 1 and torch.distributed.is_initialized():
+    if run.world > 1 and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return result

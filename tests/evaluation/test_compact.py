@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -71,17 +70,15 @@ def test_bad_configs_and_files_are_refused(tmp_path: Path) -> None:
         load_compact(tmp_path / "missing.pt")
 
 
-@pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="shipped weights not built yet")
-def test_shipped_model_loads_offline_and_is_fast() -> None:
+def test_shipped_model_loads_offline() -> None:
+    # the shipped weights are part of the package: a missing file is a failure, not a skip
+    # (embedding speed is measured by bench/compact_speed.py, not asserted here)
+    assert DEFAULT_WEIGHTS.is_file(), f"shipped weights missing: {DEFAULT_WEIGHTS}"
     model = load_compact()
     assert model.info.dim == 512
     rng = np.random.default_rng(0)
-    seqs = ["".join(rng.choice(list("ACGU"), size=100)) for _ in range(2000)]
-    model.embed(seqs[:10])
-    start = time.perf_counter()
+    seqs = ["".join(rng.choice(list("ACGU"), size=100)) for _ in range(200)]
     vectors = model.embed(seqs)
-    rate = len(seqs) / (time.perf_counter() - start)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
-    assert rate > 300, f"{rate:.0f} sequences/s (expected well above 300 on one busy core)"
     assert DEFAULT_WEIGHTS.stat().st_size < 5_000_000
     assert DEFAULT_WEIGHTS.with_suffix(".md").exists()  # the model card ships with it

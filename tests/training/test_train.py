@@ -16,11 +16,11 @@ import torch
 import yaml
 from rinalmo_search.training.config import TrainConfig, load_config
 from rinalmo_search.training.features import FeatureCache, build_extractor
-from rinalmo_search.training.metrics import retrieval_metrics
 from rinalmo_search.training.prepare import PrepareOptions, load_split, prepare_dataset
 from rinalmo_search.training.trainer import lr_factor, train
 
 from rinalmo_search.errors import ConfigError
+from rinalmo_search.evaluation.metrics import leave_one_out_metrics
 
 #: A small head on 4-mer composition features: trains in seconds on one core.
 TINY = {
@@ -115,7 +115,7 @@ def test_model_file_records_config_split_and_reproduces_metrics(single_run, trai
         [r.sequence for r in records], progress=False)
     with torch.no_grad():
         vectors = head(torch.from_numpy(features)).numpy()
-    metrics = retrieval_metrics(vectors, [r.family for r in records],
+    metrics = leave_one_out_metrics(vectors, [r.family for r in records],
                                 [split.families[r.family].clan for r in records])
     assert metrics["map"] == pytest.approx(result.history[result.best_epoch]["val_map"], abs=1e-5)
 
