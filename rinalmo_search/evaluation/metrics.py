@@ -220,3 +220,45 @@ def choose_threshold(results: Sequence[QueryResult], *, candidates: int = 200) -
         if f1 > best_f1:
             best, best_f1 = float(threshold), float(f1)
     return best
+
+
+def leave_one_out_metrics(
+    embeddings: np.ndarray, families: Sequence[str], clans: Sequence[str]
+) -> dict[str, float]:
+    """Every sequence queries all others by cosine: mean AP and top-1 accuracy over queries.
+
+    The labels are the protocol's (same family positive, same clan other family ignored); the
+    whole set is ranked, so every positive is found. Used by the trainer on validation
+    features, where a query-level (not family-macro) mean is enough to pick an epoch.
+
+    Arguments:
+        embeddings: ``(n, d)`` unit rows.
+        families: family of each row.
+        clans: clan of each row (empty = unclanned).
+
+    Returns:
+        ``{"map": ..., "top1": ..., "queries": ...}`` over queries whose family has at least one
+        other member; NaN metrics when there is no such query.
+    """
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    family_ids = np.unique(np.asarray(families), return_inverse=True)[1]
+    clan_array = np.asarray([c or f"_{f}" for c, f in zip(clans, families, strict=True)])
+    clan_ids = np.unique(clan_array, return_inverse=True)[1]
+    scores = vectors @ vectors.T
+    aps: list[float] = []
+    top1: list[float] = []
+    for query in range(len(vectors)):
+        same_family = family_ids == family_ids[query]
+        same_family[query] = False
+        if not same_family.any():
+            continue
+        keep = ~((clan_ids == clan_ids[query]) & ~same_family)
+        keep[query] = False
+        order = np.argsort(-scores[query][keep], kind="stable")
+        relevant = same_family[keep][order]
+        n_pos = int(relevant.sum())
+        aps.append(average_precision(relevant, n_pos))
+        top1.append(precision_at_k(relevant, n_pos, k=1))
+    if not aps:
+        return {"map": float("nan"), "top1": float("nan"), "queries": 0.0}
+    return {"map": float(np.mean(aps)), "top1": float(np.mean(top1)), "queries": float(len(aps))}
