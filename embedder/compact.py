@@ -13,24 +13,25 @@ and normalised. Two views of those features are concatenated into the 512-d vect
 Cosine similarity of two vectors is then ``w_fixed * cos_fixed + w_learned * cos_learned``
 (each view is unit-normalised and scaled by the square root of its weight). Features are built
 sparse (SciPy CSR: a sequence fills few of the 4**k bins), so embedding runs at thousands of
-sequences per second on one core; torch is needed only to read the weights file.
+sequences per second on one core. The model file is a NumPy ``.npz`` archive, so the local
+path never imports torch (``import torch`` alone costs about a second per process).
 
-For export and serving, :class:`CompactTorchModule` computes the same vectors in torch from
-RiNALMo token ids (``input_ids``, ``attention_mask``), so ``rinalmo-search export`` can script
-the default model for Triton (numpy stays the local path).
+For export and serving, :class:`~rinalmo_search.embedder.compact_torch.CompactTorchModule`
+computes the same vectors in torch from RiNALMo token ids (``input_ids``, ``attention_mask``),
+so ``rinalmo-search export`` can script the default model for Triton.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from rinalmo_search.errors import ConfigError
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 #: The weights file shipped with the package.
-DEFAULT_WEIGHTS = Path(__file__).parent / "models" / "compact-kmer-v1.pt"
+DEFAULT_WEIGHTS = Path(__file__).parent / "models" / "compact-kmer-v1.npz"
 
 
 @dataclass
@@ -218,6 +219,8 @@ class CompactEmbedder(Embedder):
         )
         self._weights = np.sqrt(np.asarray(self.config.block_weights, dtype=np.float32))
         self._info = ModelInfo(name=name, version=version, dim=self.config.dim)
+        #: what the model file records besides the weights (training split, arguments, ...)
+        self.metadata: dict[str, Any] = {}
 
     @property
     def info(self) -> ModelInfo:
@@ -249,19 +252,38 @@ def save_compact(
     version: str,
     metadata: dict | None = None,
 ) -> None:
-    """Write a compact model file (torch ``.pt``: config, float16 projection, metadata)."""
-    import torch
+    """Write a compact model file: a NumPy ``.npz`` archive of the format tag, a JSON header
+    (name, version, config, metadata) and the learned projection in float16.
 
-    payload = {
-        "format": COMPACT_FORMAT,
+    Written whole to a temporary name and renamed, so an interrupted save leaves no half file.
+    """
+    header = {
         "name": name,
         "version": version,
         "config": asdict(config),
-        "learned": None if learned is None else torch.from_numpy(learned.astype(np.float16)),
         "metadata": metadata or {},
     }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, str(path))
+    arrays = {"format": np.array(COMPACT_FORMAT), "header": np.array(json.dumps(header))}
+    if learned is not None:
+        arrays["learned"] = np.asarray(learned).astype(np.float16)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
+        np.savez(handle, **arrays)
+    partial.replace(path)
+
+
+def is_compact_file(path: str | Path) -> bool:
+    """Whether ``path`` is a compact model file (read without torch: a zip holding format.npy).
+
+    A torch checkpoint is a zip too, but holds ``data.pkl`` instead.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "format.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_compact(path: str | Path = DEFAULT_WEIGHTS) -> CompactEmbedder:
@@ -270,118 +292,25 @@ def load_compact(path: str | Path = DEFAULT_WEIGHTS) -> CompactEmbedder:
     Raises:
         ConfigError: missing file, or not a compact model file.
     """
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Compact model file not found: {path}")
-    payload = torch.load(str(path), map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != COMPACT_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+    if not is_compact_file(path):
         raise ConfigError(
-            f"{path}: not a compact model file (expected format 'rinalmo-search compact 1', "
-            f"found {found!r})"
+            f"{path}: not a compact model file (expected a .npz archive of format "
+            f"{COMPACT_FORMAT!r})"
         )
-    learned = payload["learned"]
-    return CompactEmbedder(
-        CompactConfig(**payload["config"]),
-        None if learned is None else learned.float().numpy(),
-        name=payload["name"],
-        version=payload["version"],
+    with np.load(path, allow_pickle=False) as archive:
+        found = str(archive["format"])
+        if found != COMPACT_FORMAT:
+            raise ConfigError(
+                f"{path}: not a compact model file (expected format {COMPACT_FORMAT!r}, "
+                f"found {found!r})"
+            )
+        header = json.loads(str(archive["header"]))
+        learned = archive["learned"].astype(np.float32) if "learned" in archive else None
+    model = CompactEmbedder(
+        CompactConfig(**header["config"]), learned, name=header["name"], version=header["version"]
     )
-
-
-def _token_codes() -> list[int]:
-    """Nucleotide code (0..3 for A, C, G, T/U; 4 = breaks k-mers) of each RiNALMo token id."""
-    from .alphabet import TOKENS
-
-    letters = {"A": 0, "C": 1, "G": 2, "T": 3}  # the tokeniser reads U as T
-    return [letters.get(token, 4) for token in TOKENS]
-
-
-class CompactTorchModule(nn.Module):
-    """The compact model from RiNALMo token ids: the same vectors as ``embed``, in torch.
-
-    ``forward(input_ids, attention_mask)`` takes int64 ``[B, L]`` tensors of RiNALMo's alphabet
-    (``<cls>`` residues ``<eos>`` padding; mask 1 on real tokens) and returns float32
-    ``[B, dim]`` unit rows. Token ids of A, C, G and T (U is tokenised as T) are nucleotides;
-    every other token (IUPAC codes, ``-``, ``<unk>``, specials, padding, masked positions)
-    breaks the k-mers that would use it, as a non-ACGU character does in
-    :func:`sparse_features`; a spaced pattern's don't-care positions may hold anything. Each
-    pattern's window counts are gathered with ``scatter_add_`` into a dense block (``4**weight``
-    columns), square-rooted and divided by the root of the row's number of valid windows (the
-    block's L2 norm), weighted, then projected as in :meth:`CompactEmbedder.embed`.
-
-    Meant for export and serving (TorchScript, Triton); numpy stays the fast local path.
-    Scriptable: no shape is frozen, any length works.
-
-    Arguments:
-        source: the compact model; its projections become float32 buffers.
-    """
-
-    # (attribute types are inferred by TorchScript from the values set in __init__)
-
-    def __init__(self, source: CompactEmbedder) -> None:
-        super().__init__()
-        config = source.config
-        self.offsets = [[i for i, c in enumerate(p) if c == "1"] for p in config.patterns]
-        self.spans = [len(p) for p in config.patterns]
-        self.sizes = [4 ** len(o) for o in self.offsets]
-        self.block_scales = [float(w) for w in source._weights]
-        self.fixed_dim = int(source._projection.shape[1])
-        w = float(config.learned_weight)
-        # numpy scales the float32 views by these Python floats: the same rounding here
-        self.view_scales = [float(np.sqrt(1 - w)), float(np.sqrt(w))]
-        token_codes = _token_codes()
-        self.n_tokens = len(token_codes)
-        self.register_buffer("token_codes", torch.tensor(token_codes, dtype=torch.int64))
-        projection = source._projection
-        if source._learned is not None:
-            projection = np.concatenate([projection, source._learned], axis=1)
-        self.register_buffer("projection", torch.from_numpy(projection.astype(np.float32)))
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Unit embeddings ``[B, dim]`` of a padded batch of token ids."""
-        n_tokens = self.n_tokens
-        known = (input_ids >= 0) & (input_ids < n_tokens)
-        # (buffers: mypy sees nn.Module attributes as Tensor | Module)
-        codes = self.token_codes[input_ids.clamp(0, n_tokens - 1)]  # type: ignore[index]
-        valid = known & (codes < 4) & (attention_mask != 0)
-        codes = codes.clamp(0, 3)
-        batch, length = input_ids.shape
-        device = input_ids.device
-        blocks: list[torch.Tensor] = []
-        for p in range(len(self.offsets)):
-            size = self.sizes[p]
-            m = length - self.spans[p] + 1
-            if m <= 0:
-                blocks.append(torch.zeros(batch, size, dtype=torch.float32, device=device))
-                continue
-            index = torch.zeros(batch, m, dtype=torch.int64, device=device)
-            ok = torch.ones(batch, m, dtype=torch.bool, device=device)
-            for offset in self.offsets[p]:
-                index = index * 4 + codes[:, offset : offset + m]
-                ok = ok & valid[:, offset : offset + m]
-            hits = ok.to(torch.float32)
-            counts = torch.zeros(batch, size, dtype=torch.float32, device=device)
-            counts.scatter_add_(1, index, hits)
-            norms = torch.sqrt(hits.sum(dim=1, keepdim=True).clamp(min=1.0))
-            blocks.append(torch.sqrt(counts) * (self.block_scales[p] / norms))
-        projected = torch.cat(blocks, dim=1) @ self.projection  # type: ignore[operator]
-        fixed = _unit(projected[:, : self.fixed_dim])
-        if projected.shape[1] == self.fixed_dim:
-            return fixed
-        learned = _unit(projected[:, self.fixed_dim :])
-        both = torch.cat([fixed * self.view_scales[0], learned * self.view_scales[1]], dim=1)
-        return _unit(both)
-
-
-def _unit(vectors: torch.Tensor) -> torch.Tensor:
-    """Rows scaled to unit length, all-zero rows kept zero (as :func:`l2_normalise`)."""
-    norms = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)
-    return vectors / norms.clamp(min=1e-12)
-
-
-def to_torch_module(embedder: CompactEmbedder) -> CompactTorchModule:
-    """The compact model as a scriptable module (see :class:`CompactTorchModule`), eval mode."""
-    return CompactTorchModule(embedder).eval()
+    model.metadata = dict(header.get("metadata") or {})
+    return model

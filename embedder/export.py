@@ -30,13 +30,15 @@ def export_module(embedder_or_module: Embedder | nn.Module) -> nn.Module:
     """The plain (eager) module that export scripts: LoRA merged, float32, eval mode, on CPU.
 
     A :class:`~rinalmo_search.embedder.compact.CompactEmbedder` becomes its
-    :class:`~rinalmo_search.embedder.compact.CompactTorchModule` (same vectors from token ids).
+    :class:`~rinalmo_search.embedder.compact_torch.CompactTorchModule` (same vectors from
+    token ids).
 
     Raises:
         ConfigError: the embedder is neither a torch model nor a compact model (e.g. the k-mer
             baseline).
     """
-    from .compact import CompactEmbedder, to_torch_module
+    from .compact import CompactEmbedder
+    from .compact_torch import to_torch_module
     from .local import TorchEmbedder
 
     if isinstance(embedder_or_module, TorchEmbedder):

@@ -41,20 +41,9 @@ def _rinalmo_mean(weights: str) -> Callable[..., Embedder]:
     return factory
 
 
-#: Format tag of compact model files (:mod:`.compact`); other files are read by
-#: :mod:`.model_file` (RiNALMo backbone and/or homology head).
+#: Format tag of compact model files (``.npz``, :mod:`.compact`); torch model files (``.pt``)
+#: are read by :mod:`.model_file` (RiNALMo backbone and/or homology head).
 COMPACT_FORMAT = "rinalmo-search compact 1"
-
-
-def model_file_format(path: Path) -> str:
-    """The ``format`` tag of a model file (``""`` when it has none)."""
-    import torch
-
-    try:
-        payload = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # torch raises many types for a file that is not a checkpoint
-        raise ConfigError(f"{path}: not a readable model file ({error})") from None
-    return str(payload.get("format", "")) if isinstance(payload, dict) else ""
 
 
 #: name → factory. The first entry is the default model.
@@ -73,7 +62,8 @@ def load_embedder(name: str = DEFAULT_MODEL, **options: Any) -> Embedder:
     """Build the embedder registered under ``name``, or the one stored in a model file.
 
     Arguments:
-        name: a key of :data:`MODELS`, or the path of a RiNALMo-Search model file (``.pt``).
+        name: a key of :data:`MODELS`, or the path of a RiNALMo-Search model file (``.pt``
+            for torch models, ``.npz`` for compact models).
         **options: passed to the model's factory (for model files: ``threads``,
             ``batch_size``, ``checkpoint``, ... of ``TorchEmbedder``).
 
@@ -84,17 +74,17 @@ def load_embedder(name: str = DEFAULT_MODEL, **options: Any) -> Embedder:
     if factory is not None:
         return factory(**options)
     path = Path(name).expanduser()
-    if name.endswith(".pt") or path.is_file():
+    if name.endswith((".pt", ".npz")) or path.is_file():
         if not path.is_file():
             raise ConfigError(f"Model file not found: {name}")
-        if model_file_format(path) == COMPACT_FORMAT:
-            from .compact import load_compact
+        from .compact import is_compact_file, load_compact
 
+        if is_compact_file(path):  # read without torch
             return load_compact(path)
         from .local import embedder_from_model_file
 
         return embedder_from_model_file(path, **options)
     known = ", ".join(sorted(MODELS))
     raise ConfigError(
-        f"Unknown model {name!r} (known models: {known}; or the path of a .pt model file)"
+        f"Unknown model {name!r} (known models: {known}; or the path of a .pt or .npz model file)"
     )

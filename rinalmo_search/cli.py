@@ -52,16 +52,18 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return help_text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every discovered sub-command."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser: with ``argv`` naming a command, only that command's module is
+    imported (a one-query search must not pay for importing the MSA or training code);
+    otherwise every discovered sub-command."""
     parser = argparse.ArgumentParser(
         prog="rinalmo-search", description=DESCRIPTION, formatter_class=HelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_verbosity_options(parser, default=0)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+    for name in _command_modules(argv):
+        module = importlib.import_module(f"{commands.__name__}.{name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(subparsers)
@@ -69,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
         # -v/-q after the command name too; SUPPRESS keeps the top-level value when absent
         _add_verbosity_options(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def _command_modules(argv: Sequence[str] | None) -> list[str]:
+    """Modules under :mod:`.commands` to import: the one ``argv`` names, else all of them.
+
+    A command ``evaluate-msa`` lives in module ``evaluate_msa``. Top-level options take no
+    values, so the first argument that is not an option is the command.
+    """
+    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__))
+    chosen = next((arg for arg in argv or () if not arg.startswith("-")), None)
+    module = chosen.replace("-", "_") if chosen else None
+    return [module] if module in names else names
 
 
 def _add_verbosity_options(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -106,7 +120,8 @@ def _configure_logging(verbosity: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``rinalmo-search``; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
     handler = getattr(args, "handler", None)

@@ -50,8 +50,8 @@ log = logging.getLogger(__name__)
 RERANK_METHODS = ("sw", "none")
 DEFAULT_RERANK = RERANK_METHODS[0]
 
-#: Scores (``GAP_OPEN`` is the cost of a gap's first position, ``GAP_EXTEND`` of each further) and the
-#: Karlin–Altschul constants of that scheme, fitted on unrelated Rfam training-family pairs.
+#: Scores (``GAP_OPEN`` is the cost of a gap's first position, ``GAP_EXTEND`` of each further
+#: one) and the Karlin–Altschul constants of that scheme, fitted on unrelated Rfam pairs.
 MATCH, MISMATCH, GAP_OPEN, GAP_EXTEND = 1, -1, 3, 1
 LAMBDA, K = 0.955, math.exp(-2.72)
 #: Database size (nt) the E-values are computed for: about the Rfam seed set.

@@ -9,12 +9,8 @@ import pytest
 import torch
 from rinalmo_search.embedder import load_embedder
 from rinalmo_search.embedder.alphabet import batch_encode
-from rinalmo_search.embedder.compact import (
-    DEFAULT_WEIGHTS,
-    CompactConfig,
-    CompactEmbedder,
-    to_torch_module,
-)
+from rinalmo_search.embedder.compact import DEFAULT_WEIGHTS, CompactConfig, CompactEmbedder
+from rinalmo_search.embedder.compact_torch import to_torch_module
 from rinalmo_search.embedder.export import export_module, script_module
 
 from rinalmo_search.cli import main
@@ -109,7 +105,7 @@ def test_scripted_matches_eager(shipped: CompactEmbedder) -> None:
 def test_export_command_on_the_shipped_model(tmp_path: Path, shipped: CompactEmbedder,
                                              model: str) -> None:
     if model == "file":
-        copy = tmp_path / "compact-copy.pt"
+        copy = tmp_path / "compact-copy.npz"
         copy.write_bytes(DEFAULT_WEIGHTS.read_bytes())
         model = str(copy)
     repository = tmp_path / "model_repository"
