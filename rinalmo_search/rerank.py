@@ -19,8 +19,9 @@ Methods (:data:`RERANK_METHODS`):
 The merged ``score`` is a calibrated probability that the candidate is in the query's family,
 ``sigmoid(a * alignment_score + b * z + c)`` where ``z`` is the candidate's cosine similarity
 standardised over the query's shortlist (so it does not depend on a model's cosine scale), with
-``(a, b, c)`` = :data:`MERGE_COEFFICIENTS` fitted by logistic regression on the shortlists of
-validation-family queries (``bench/calibrate_rerank.py``; numbers in the default model's card).
+``(a, b, c)`` fitted by logistic regression on the shortlists of validation-family queries
+(``rinalmo-search calibrate`` writes λ, ln K and ``(a, b, c)`` into the model file,
+:class:`RerankCalibration`; :data:`MERGE_COEFFICIENTS` is the fallback).
 A threshold on it is therefore a threshold on the estimated probability of homology. On
 validation families the merged ranking is a little better than the alignment alone (AP 0.866 vs
 0.863); the embedding's main job is choosing which candidates get aligned.
@@ -35,8 +36,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,11 +55,45 @@ DEFAULT_RERANK = RERANK_METHODS[0]
 #: Scores (``GAP_OPEN`` is the cost of a gap's first position, ``GAP_EXTEND`` of each further
 #: one) and the Karlin–Altschul constants of that scheme, fitted on unrelated Rfam pairs.
 MATCH, MISMATCH, GAP_OPEN, GAP_EXTEND = 1, -1, 3, 1
-LAMBDA, K = 0.955, math.exp(-2.72)
+#: These are the fallback for a model file that records no calibration of its own
+#: (:class:`RerankCalibration`; ``rinalmo-search calibrate`` writes one).
+LAMBDA, LOG_K = 0.955, -2.72
+K = math.exp(LOG_K)
 #: Database size (nt) the E-values are computed for: about the Rfam seed set.
 REFERENCE_DB_RESIDUES = 6.5e6
 #: (a, b, c) of the merged score ``sigmoid(a * alignment + b * standardised cosine + c)``.
 MERGE_COEFFICIENTS = (2.065, 0.131, 0.151)
+
+
+@dataclass(frozen=True)
+class RerankCalibration:
+    """The fitted constants of stage 2 for one model.
+
+    Attributes:
+        lambda_: Karlin–Altschul λ of the Smith–Waterman scores (Gumbel scale 1/λ).
+        log_k: ln K of the same fit.
+        merge: ``(a, b, c)`` of the merged score.
+    """
+
+    lambda_: float = LAMBDA
+    log_k: float = LOG_K
+    merge: tuple[float, float, float] = MERGE_COEFFICIENTS
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> RerankCalibration:
+        """The calibration a model file's metadata record (``"rerank"``), else the defaults."""
+        section = metadata.get("rerank")
+        if not isinstance(section, Mapping):
+            return cls()
+        a, b, c = (float(v) for v in section["merge"])
+        return cls(float(section["lambda"]), float(section["log_k"]), (a, b, c))
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The ``"rerank"`` metadata section that :meth:`from_metadata` reads."""
+        return {"lambda": self.lambda_, "log_k": self.log_k, "merge": list(self.merge)}
+
+
+DEFAULT_CALIBRATION = RerankCalibration()
 
 _ALPHABET = "ACGUN"
 _TRANSLATE = str.maketrans({c: "N" for c in "RYKMSWBDHVIT"} | {"T": "U"})
@@ -108,20 +144,28 @@ def sw_scores(query: str, targets: Sequence[str]) -> np.ndarray:
     return np.fromiter((r.score for r in results), dtype=np.float64, count=len(targets))
 
 
-def alignment_significance(raw: np.ndarray, query_length: int) -> np.ndarray:
+def alignment_significance(
+    raw: np.ndarray, query_length: int, calibration: RerankCalibration = DEFAULT_CALIBRATION
+) -> np.ndarray:
     """``-log10(E)`` of raw scores for a query of ``query_length`` nt (reference database)."""
-    log_e = math.log(K * max(query_length, 1) * REFERENCE_DB_RESIDUES) - LAMBDA * raw
+    k = math.exp(calibration.log_k)
+    log_e = (math.log(k * max(query_length, 1) * REFERENCE_DB_RESIDUES)
+             - calibration.lambda_ * raw)
     return -log_e / math.log(10)
 
 
-def merge_scores(alignment: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+def merge_scores(
+    alignment: np.ndarray, embedding: np.ndarray,
+    calibration: RerankCalibration = DEFAULT_CALIBRATION,
+) -> np.ndarray:
     """The calibrated merged score (probability of same family) of one query's candidates.
 
     Arguments:
         alignment: ``-log10(E)`` of each candidate.
         embedding: cosine similarity of each candidate (standardised here over the shortlist).
+        calibration: the model's merge coefficients.
     """
-    a, b, c = MERGE_COEFFICIENTS
+    a, b, c = calibration.merge
     embedding = np.asarray(embedding, dtype=np.float64)
     z = (embedding - embedding.mean()) / (embedding.std() + 1e-6)
     logit = a * np.asarray(alignment) + b * z + c
@@ -197,3 +241,70 @@ def rerank(
         return [_rerank_one(q, list(h)) for q, h in zip(queries, hits, strict=True)]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(_rerank_one, queries, [list(h) for h in hits]))
+
+
+#: Stage 1 first fetches this many candidates per query (at least ``top_k``) ...
+FIRST_CANDIDATES = 200
+#: ... and asks once for the full shortlist when a candidate in the last half of those (by
+#: embedding rank) still scores at least this merged probability after re-ranking: family
+#: members still turning up at the end of the shortlist mean more of them lie beyond it.
+EXTEND_SCORE = 0.5
+
+
+def two_stage(
+    queries: Sequence[SequenceRecord],
+    vectors: np.ndarray,
+    fetch: Callable[[np.ndarray, int], list[list[Hit]]],
+    *,
+    top_k: int,
+    candidates: int = 1000,
+    first_candidates: int = FIRST_CANDIDATES,
+    method: str = DEFAULT_RERANK,
+    threads: int = 1,
+) -> list[list[Hit]]:
+    """Stage 1 (vector search) and stage 2 (re-ranking) with an adaptive shortlist.
+
+    Each query first gets ``max(top_k, first_candidates)`` candidates; only a query whose
+    shortlist still holds a probable homolog in its last half (see :data:`EXTEND_SCORE`) is
+    searched again for ``candidates``. Most queries (families of fewer than ~100 members)
+    stop at the first shortlist, which costs a fraction of a 1,000-deep vector search.
+
+    Arguments:
+        queries: the query records.
+        vectors: their embeddings, one row per query.
+        fetch: ``fetch(vectors, k)`` returns the ``k`` nearest stored sequences of each row,
+            best first, with sequences (a vector store's search, or an exact search).
+        top_k: hits kept per query.
+        candidates: the deepest shortlist a query may get.
+        first_candidates: the first shortlist's depth (``candidates`` or more: no adaptation).
+        method: stage-2 method (``"none"``: the top ``top_k`` of stage 1).
+        threads: re-ranking threads.
+
+    Returns:
+        For each query, its best ``top_k`` hits, best first.
+    """
+    if method == "none":
+        return rerank(queries, fetch(vectors, top_k), method="none")
+    deepest = max(top_k, candidates)
+    first = min(max(top_k, first_candidates), deepest)
+    shortlists = fetch(vectors, first)
+    ranked = rerank(queries, shortlists, method=method, threads=threads)
+    extend = [
+        i
+        for i, shortlist in enumerate(shortlists)
+        if first < deepest
+        and len(shortlist) == first
+        and any(hit.score >= EXTEND_SCORE for hit in shortlist[first // 2 :])
+    ]
+    if extend:
+        log.debug("%d of %d queries extend their shortlist to %d", len(extend), len(queries),
+                  deepest)
+        deeper = rerank(
+            [queries[i] for i in extend],
+            fetch(vectors[extend], deepest),
+            method=method,
+            threads=threads,
+        )
+        for i, hits in zip(extend, deeper, strict=True):
+            ranked[i] = hits
+    return [hits[:top_k] for hits in ranked]
