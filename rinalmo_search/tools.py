@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import IO
 
 from .errors import ToolError
 
@@ -56,20 +61,110 @@ def format_command(command: Sequence[str | Path]) -> str:
     return shlex.join(str(part) for part in command)
 
 
+#: Seconds a program's process group gets to exit after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 2.0
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM (what Galaxy, Slurm and ``kill`` send) inside
+    :func:`sigterm_raises`; handled like Ctrl-C, so ``finally`` blocks and cleanup run."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` instead of ending the process at once.
+
+    Python's default SIGTERM action exits without running ``finally`` blocks, which leaves
+    temporary folders behind and child programs running. Only the main thread can set signal
+    handlers; elsewhere, or when a handler is already set (e.g. by an outer call), this does
+    nothing.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    """End a program and everything it started: SIGTERM to its process group, then SIGKILL."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # members that ignored SIGTERM or outlived it
+    process.wait()
+
+
+def _run(
+    argv: list[str],
+    *,
+    cwd: str | Path | None,
+    stdout: IO[str] | int,
+    timeout: float | None,
+    input_text: str | None,
+) -> tuple[int, str, str]:
+    """Run ``argv`` in its own process group; stop the whole group on any exception.
+
+    Returns:
+        ``(exit status, stdout, stderr)``; ``stdout`` is ``""`` when it goes to a file.
+
+    Raises:
+        subprocess.TimeoutExpired: past ``timeout`` (the group is stopped first).
+        OSError: the program cannot start.
+        KeyboardInterrupt: Ctrl-C, or :class:`Terminated` (the group is stopped first).
+    """
+    with sigterm_raises():
+        process = subprocess.Popen(
+            argv, cwd=cwd, stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
+            stdout=stdout, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        with process:
+            try:
+                out, err = process.communicate(input_text, timeout=timeout)
+            except BaseException:
+                _stop_group(process)
+                raise
+    return process.returncode, out or "", err or ""
+
+
 def run_tool(
     command: Sequence[str | Path],
     *,
     cwd: str | Path | None = None,
     stdout_path: str | Path | None = None,
     timeout: float | None = None,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run an external program and fail loudly.
+
+    The program runs in a process group of its own. When it times out, or this process gets
+    Ctrl-C or SIGTERM meanwhile, the whole group (the program and whatever it started, e.g.
+    MAFFT's helpers) gets SIGTERM and, :data:`STOP_GRACE_SECONDS` later, SIGKILL; then the
+    exception goes on (``KeyboardInterrupt``/:class:`Terminated` for the signals), so the
+    callers' cleanup runs. Nothing is left running.
 
     Arguments:
         command: program and arguments; the program is looked up on ``PATH``.
         cwd: working directory.
         stdout_path: write standard output to this file instead of capturing it.
         timeout: seconds before the program is killed.
+        input_text: the program's standard input (default: none, ``/dev/null``).
 
     Returns:
         The completed process (``stdout`` is ``""`` when ``stdout_path`` is given).
@@ -84,41 +179,31 @@ def run_tool(
     try:
         if stdout_path is not None:
             with open(stdout_path, "w", encoding="utf-8") as handle:
-                result = subprocess.run(
-                    argv,
-                    cwd=cwd,
-                    stdout=handle,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
+                code, stdout, stderr = _run(
+                    argv, cwd=cwd, stdout=handle, timeout=timeout, input_text=input_text
                 )
         else:
-            result = subprocess.run(
-                argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+            code, stdout, stderr = _run(
+                argv, cwd=cwd, stdout=subprocess.PIPE, timeout=timeout, input_text=input_text
             )
-    except subprocess.TimeoutExpired as error:
-        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else ""
+    except subprocess.TimeoutExpired:
         raise ToolError(
             f"{Path(argv[0]).name} did not finish within {timeout} s ({format_command(argv)})",
             command=argv,
-            stderr=stderr or "",
         ) from None
     except OSError as error:
         raise ToolError(
             f"cannot run {format_command(argv)} ({error.strerror})", command=argv
         ) from None
-    if result.returncode != 0:
-        stderr = result.stderr or ""
-        if not stderr.strip() and result.stdout:
-            stderr = result.stdout  # Infernal writes its errors to stdout
+    if code != 0:
+        if not stderr.strip() and stdout:
+            stderr = stdout  # Infernal writes its errors to stdout
         raise ToolError(
-            f"{Path(argv[0]).name} failed with exit status {result.returncode} "
-            f"({format_command(argv)})",
+            f"{Path(argv[0]).name} failed with exit status {code} ({format_command(argv)})",
             command=argv,
             stderr=stderr,
         )
-    return result
+    return subprocess.CompletedProcess(argv, code, stdout, stderr)
 
 
 _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")

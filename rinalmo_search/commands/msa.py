@@ -34,6 +34,12 @@ steps: MAFFT draft (X-INS-i, or L-INS-i with a warning when this MAFFT lacks MXS
   -> RNAalifold consensus structure -> cmbuild -F -> cmalign --notrunc (whole homologs, not
   fragments), repeated up to --rounds -> Stockholm with #=GC SS_cons,
   the first input record (the query) first, and #=GF lines naming every tool, version and option.
+
+refused before any program runs: --out naming the input (also through a link) or a folder; an
+  id starting with '#' or '//' (Stockholm would read the line as markup: rename the record); no
+  sequence of 2 nt or more. When a round after the first fails (e.g. cmbuild's "Z got insanely
+  large" on a very long sequence), the previous round's alignment is written with a warning.
+  Ctrl-C or SIGTERM stops every program started and removes the intermediate folder.
 """
 
 

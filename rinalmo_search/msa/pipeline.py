@@ -9,6 +9,7 @@ sequences → final Stockholm with ``#=GC SS_cons``, the query (first input reco
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ConfigError, InputError, ToolError
 from ..seqio import SequenceRecord, atomic_write, read_fasta
-from ..tools import find_tool, tool_version, viennarna_version
+from ..tools import find_tool, sigterm_raises, tool_version, viennarna_version
 from .infernal import CMALIGN_OPTIONS, cmalign, cmbuild
 from .mafft import ALIGNER_NAMES, ALIGNERS, draft_alignment, tool_residues
 from .stockholm import GAPS, Stockholm, read_stockholm, write_stockholm
@@ -78,6 +79,54 @@ def _restore_residues(row: str, residues: str, name: str) -> str:
             residue = next(remaining)
             out.append(residue.lower() if char.islower() else residue)
     return "".join(out)
+
+
+#: Stockholm reads a line starting with one of these as markup or the end of the alignment, so
+#: no sequence name may start with them.
+_RESERVED_NAME_STARTS = ("#", "//")
+#: cmbuild cannot make a model of fewer than two consensus columns.
+MIN_LONGEST_SEQUENCE = 2
+
+
+def check_records(records: list[SequenceRecord], fasta: str | Path) -> None:
+    """Refuse, before any program runs, input that cannot become a Stockholm MSA.
+
+    An id starting with ``#`` or ``//`` is refused rather than renamed: Stockholm cannot hold
+    it (the line would read as markup or as the end of the alignment), and a silently renamed
+    id would no longer match the user's other files.
+
+    Raises:
+        InputError: such an id (naming its file and line), or no sequence of at least
+            :data:`MIN_LONGEST_SEQUENCE` nt.
+    """
+    for record in records:
+        if record.id.startswith(_RESERVED_NAME_STARTS):
+            raise InputError(
+                f"{record.source or fasta}: id {record.id!r} starts with "
+                f"{record.id[0] if record.id[0] == '#' else '//'!r}, which a Stockholm file cannot "
+                "hold as a sequence name (rename the record)"
+            )
+    longest = max(records, key=lambda record: len(record.sequence))
+    if len(longest.sequence) < MIN_LONGEST_SEQUENCE:
+        raise InputError(
+            f"{fasta}: every sequence is shorter than {MIN_LONGEST_SEQUENCE} nt (longest: "
+            f"{longest.id!r}, {len(longest.sequence)} nt); Infernal cannot build a model of one "
+            "column"
+        )
+
+
+def check_output(fasta: str | Path, out: str | Path) -> None:
+    """Refuse an output path that is the input file (also through a link) or a folder.
+
+    Raises:
+        ConfigError: ``out`` is ``fasta`` or a folder.
+    """
+    if Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a folder (expected a Stockholm file to write)")
+    if os.path.exists(out) and os.path.samefile(fasta, out):
+        raise ConfigError(
+            f"--out {out} is the input file {fasta}; refusing to overwrite the input"
+        )
 
 
 def _check_tools(n_sequences: int) -> None:
@@ -160,35 +209,33 @@ def align_records(
     if fragments:
         options = tuple(option for option in options if option != "--notrunc")
     clock = time.perf_counter()
-    current, previous_rows = draft_sto, None
+    warnings = list(draft.warnings)
+    current, aligned, rounds_run = draft_sto, None, 0
     for round_no in range(1, rounds + 1):
-        # round 1 models the MAFFT draft; later rounds model the previous cmalign alignment
-        source = work / ("draft.sto" if round_no == 1 else f"round{round_no - 1}.plain.sto")
-        with source.open("w") as handle:
-            write_stockholm(current, handle)
-        model = work / ("draft.cm" if round_no == 1 else f"round{round_no}.cm")
-        build_command = cmbuild(source, model)
-        output = work / ("cmalign.sto" if round_no == 1 else f"round{round_no}.sto")
-        align_command = cmalign(model, unaligned, output, threads=threads, mxsize=mxsize,
-                                options=options)
-        if round_no == 1:
-            commands += [build_command, align_command]
-        aligned = read_stockholm(output)
-        if sorted(aligned.names) != sorted(neutral):
-            raise ToolError(
-                f"cmalign returned {len(aligned.names)} sequences, expected {len(neutral)}",
-                command=align_command,
-            )
-        if aligned.rows == previous_rows:
+        try:
+            new = _infernal_round(round_no, current, unaligned, work, neutral, threads=threads,
+                                  mxsize=mxsize, options=options, commands=commands)
+        except ToolError as error:
+            if aligned is None:
+                raise
+            # a later round can fail where an earlier one did not (e.g. cmbuild's "Z got
+            # insanely large" on a model of a very long insert): keep the last good alignment
+            message = (f"Infernal round {round_no} of {rounds} failed ({_brief(error)}); "
+                       f"kept the alignment of round {rounds_run}")
+            log.warning(message)
+            warnings.append(message)
+            break
+        converged = aligned is not None and new.rows == aligned.rows
+        aligned, rounds_run = new, round_no
+        if converged:
             log.debug("Infernal refinement converged after %d rounds", round_no)
             break
-        previous_rows = aligned.rows
         current = Stockholm(
             names=aligned.names,
             rows=[row.upper().replace(".", "-").replace("~", "-") for row in aligned.rows],
             gc={"SS_cons": aligned.gc["SS_cons"]},
         )
-    rounds_run = round_no
+    assert aligned is not None
     seconds["infernal"] = time.perf_counter() - clock
     by_name = dict(zip(aligned.names, aligned.rows, strict=True))
     final = Stockholm(
@@ -197,9 +244,62 @@ def align_records(
         gc={tag: aligned.gc[tag] for tag in ("SS_cons", "RF", "PP_cons") if tag in aligned.gc},
         gr={r.id: aligned.gr[n] for n, r in pairs if n in aligned.gr},
     )
-    return Alignments(
-        final, named_draft, draft.aligner, draft.warnings, commands, rounds_run, seconds
-    )
+    return Alignments(final, named_draft, draft.aligner, warnings, commands, rounds_run, seconds)
+
+
+def _infernal_round(
+    round_no: int,
+    current: Stockholm,
+    unaligned: Path,
+    work: Path,
+    names: list[str],
+    *,
+    threads: int,
+    mxsize: float | None,
+    options: tuple[str, ...],
+    commands: list[list[str]],
+) -> Stockholm:
+    """One cmbuild → cmalign round: model ``current``, align ``unaligned`` to it.
+
+    Round 1 models the MAFFT draft; later rounds the previous cmalign alignment. The command
+    lines of round 1 are appended to ``commands``.
+
+    Raises:
+        ToolError: cmbuild or cmalign failing, or cmalign losing sequences.
+    """
+    source = work / ("draft.sto" if round_no == 1 else f"round{round_no - 1}.plain.sto")
+    with source.open("w") as handle:
+        write_stockholm(current, handle)
+    model = work / ("draft.cm" if round_no == 1 else f"round{round_no}.cm")
+    try:
+        build_command = cmbuild(source, model)
+    except ToolError as error:
+        if "illegal to construct a CM of only" not in error.stderr:
+            raise
+        raise ToolError(
+            "cmbuild cannot build a model of this alignment: fewer than 2 of its columns hold "
+            "residues of half the sequences (the sequences are too short or too different)",
+            command=error.command,
+        ) from None
+    output = work / ("cmalign.sto" if round_no == 1 else f"round{round_no}.sto")
+    align_command = cmalign(model, unaligned, output, threads=threads, mxsize=mxsize,
+                            options=options)
+    if round_no == 1:
+        commands += [build_command, align_command]
+    aligned = read_stockholm(output)
+    if sorted(aligned.names) != sorted(names):
+        raise ToolError(
+            f"cmalign returned {len(aligned.names)} sequences, expected {len(names)}",
+            command=align_command,
+        )
+    return aligned
+
+
+def _brief(error: ToolError) -> str:
+    """A failed program's name and the last line of its error output."""
+    program = Path(error.command[0]).name if error.command else "Infernal"
+    lines = [line.strip() for line in error.stderr.splitlines() if line.strip()]
+    return f"{program}: {lines[-1]}" if lines else str(error)
 
 
 def build_msa(
@@ -231,13 +331,21 @@ def build_msa(
         fragments: the sequences may be fragments cut inside the RNA (cmalign's truncated
             alignment; by default whole homologs are assumed: ``--notrunc``).
 
+    When a cmbuild → cmalign round after the first fails, the previous round's alignment is
+    written, with a warning (logged, in ``warnings`` and as a ``#=GF CC Warning`` line).
+    Ctrl-C or SIGTERM stops the running program (its whole process group) and removes the
+    intermediate folder within a few seconds; nothing is written then.
+
     Returns:
         An :class:`MsaResult`.
 
     Raises:
-        InputError: unreadable or empty FASTA.
-        ConfigError: bad ``threads`` or ``aligner``.
+        InputError: unreadable or empty FASTA, an id Stockholm cannot hold (starting with
+            ``#`` or ``//``), or no sequence of at least 2 nt; all before any program runs.
+        ConfigError: bad ``threads`` or ``aligner``; ``out`` is the input file (also
+            through a link) or a folder.
         ToolError: a program missing from PATH or failing (with its stderr tail).
+        KeyboardInterrupt: Ctrl-C, or :class:`~rinalmo_search.tools.Terminated` (SIGTERM).
     """
     if threads < 1:
         raise ConfigError(f"Invalid 'threads' value: {threads} (expected a positive integer)")
@@ -247,29 +355,32 @@ def build_msa(
         raise ConfigError(f"Invalid 'mxsize' value: {mxsize} (expected a positive number of MB)")
     if aligner not in ALIGNERS:
         raise ConfigError(f"Invalid aligner {aligner!r} (expected one of {', '.join(ALIGNERS)})")
+    check_output(fasta, out)
     records = read_fasta(fasta)
     if not records:
         raise InputError(f"{fasta}: no sequences to align")
+    check_records(records, fasta)
     _check_tools(len(records))
     if work_dir is not None:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="rinalmo-msa-", dir=work_dir))
-    try:
-        made = align_records(
-            records, work, threads=threads, aligner=aligner, mxsize=mxsize, rounds=rounds,
-            fragments=fragments,
-        )
-        assert made.final is not None
-        alignment = made.final
-        used, warnings, commands = made.aligner, made.warnings, made.commands
-        alignment.gf = _provenance(records, made, Path(out))
-        with atomic_write(out) as handle:
-            write_stockholm(alignment, handle)
-    finally:
-        if keep_work:
-            log.info("intermediate files kept in %s", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    with sigterm_raises():  # SIGTERM, like Ctrl-C, stops the programs and removes the folder
+        work = Path(tempfile.mkdtemp(prefix="rinalmo-msa-", dir=work_dir)).absolute()
+        try:
+            made = align_records(
+                records, work, threads=threads, aligner=aligner, mxsize=mxsize, rounds=rounds,
+                fragments=fragments,
+            )
+            assert made.final is not None
+            alignment = made.final
+            used, warnings, commands = made.aligner, made.warnings, made.commands
+            alignment.gf = _provenance(records, made, Path(out))
+            with atomic_write(out) as handle:
+                write_stockholm(alignment, handle)
+        finally:
+            if keep_work:
+                log.info("intermediate files kept in %s", work)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
     log.info("wrote %s: %d sequences, %d columns", out, len(records), alignment.width)
     return MsaResult(
         path=Path(out),
