@@ -2,7 +2,8 @@
 
 Measures on the sequences of a prepared split (database = all of them):
 
-* embedding throughput of a model: batches of 512 and one sequence at a time (sequences/s);
+* embedding throughput of a model: batches of 512 and one sequence at a time (sequences/s;
+  the benchmark, not a test, holds the speed figure);
 * stage 1 (exact cosine top-K over the database, numpy) and stage 2 (Smith–Waterman re-ranking
   of the K candidates) per query;
 * BLASTn (``makeblastdb`` excluded, reported apart) and nhmmer per query on the same queries.
@@ -25,7 +26,7 @@ from rinalmo_search.embedder import load_embedder
 
 from rinalmo_search.evaluation.peers import run_peer
 from rinalmo_search.evaluation.protocol import embed_in_batches, exact_search
-from rinalmo_search.evaluation.split import load_split
+from rinalmo_search.evaluation.split import load_retrieval_set
 from rinalmo_search.rerank import rerank
 
 log = logging.getLogger("compact_speed")
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    split = load_split(args.split)
+    split = load_retrieval_set(args.split)
     database = split.records
     rng = np.random.default_rng(0)
     all_queries = split.queries("test")

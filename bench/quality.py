@@ -1,9 +1,10 @@
 """Retrieval quality of every tool on the same queries and database (the ``evaluate`` protocol).
 
-Reuses :mod:`rinalmo_search.evaluation` (split, labelling, metrics, our two-stage search, the
-BLASTn / nhmmer / MMseqs2 runners) and adds the one-sequence-CM ``cmsearch`` peer
-(:mod:`single_cm`). What differs from ``rinalmo-search evaluate`` is the size, so that a
-benchmark run fits in the time it has:
+Everything that scores is :mod:`rinalmo_search.evaluation` (the split reader, labelling,
+metrics, our two-stage search with its thresholds, the peers including the one-sequence-CM
+``cmsearch``, and the warnings about a model's training split); this module only chooses a
+smaller setting than ``rinalmo-search evaluate`` so that a benchmark run fits in the time it
+has:
 
 * a deterministic sample of ``families`` test families (and as many validation families, which
   fix our score threshold), at most ``queries_per_family`` queries each;
@@ -22,21 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import single_cm
 from rinalmo_search.embedder import load_embedder
 
 from rinalmo_search.errors import RinalmoSearchError
 from rinalmo_search.evaluation.metrics import QueryResult
-from rinalmo_search.evaluation.protocol import (
-    ToolRun,
-    calibrate_threshold,
-    embed_in_batches,
-    label_run,
-    peer_run,
-    run_model,
-    score_run,
-)
-from rinalmo_search.evaluation.split import Split, make_split
+from rinalmo_search.evaluation.peers import SINGLE_CM
+from rinalmo_search.evaluation.protocol import ToolRun, label_run, peer_run, score_run
+from rinalmo_search.evaluation.runner import logged_split_warnings, model_runs
+from rinalmo_search.evaluation.split import RetrievalSet
 from rinalmo_search.seqio import SequenceRecord
 
 log = logging.getLogger(__name__)
@@ -46,7 +40,7 @@ log = logging.getLogger(__name__)
 class QualitySetup:
     """The sampled split, its queries, and what was sampled (for the report)."""
 
-    split: Split
+    split: RetrievalSet
     queries: list[SequenceRecord]
     validation: list[SequenceRecord]
     note: str
@@ -71,9 +65,8 @@ def _pick(rng: np.random.Generator, items: Sequence[str], n: int) -> list[str]:
 
 
 def prepare(
-    records: Sequence[SequenceRecord],
+    split: RetrievalSet,
     *,
-    split: Split | None = None,
     families: int,
     queries_per_family: int,
     db_size: int,
@@ -82,24 +75,19 @@ def prepare(
     """Sample test/validation families, build the database and pick the queries.
 
     Arguments:
-        records: every labelled sequence (the Rfam seeds).
-        split: a prepared split; default: :func:`make_split` of ``records`` (its default seed).
+        split: a split written by ``rinalmo-search data prepare`` (see
+            :func:`rinalmo_search.evaluation.split.load_retrieval_set`).
         families: test families to query (and validation families to calibrate); 0 = all.
         queries_per_family: at most this many queries per family.
         db_size: approximate database size (0 = every sequence).
         seed: sampling seed.
     """
-    if split is None:
-        split = Split(list(records), make_split(records), {},
-                      source="make_split() of the Rfam seeds (default seed)")
-        for record in split.records:
-            split.family_clan.setdefault(record.family, record.clan)
     sizes = split.family_sizes()
     rng = np.random.default_rng(seed)
     eligible = {side: [f for f in split.families(side) if sizes[f] >= 4]
-                for side in ("test", "valid")}
+                for side in ("test", "validation")}
     chosen = {side: set(_pick(rng, eligible[side], families)) for side in eligible}
-    keep = chosen["test"] | chosen["valid"]
+    keep = chosen["test"] | chosen["validation"]
     if db_size > 0:
         total = sum(sizes[f] for f in keep)
         decoys = [f for f in split.families("train")]
@@ -113,13 +101,14 @@ def prepare(
     else:
         database = list(split.records)
         family_split = dict(split.family_split)
-    for side in ("test", "valid"):  # unchosen test/validation families are not queried
+    for side in ("test", "validation"):  # unchosen test/validation families are not queried
         for family in eligible[side]:
             if family in family_split and family not in chosen[side]:
                 family_split[family] = "train"
-    sub = Split(database, family_split, dict(split.family_clan), source=split.source)
+    sub = RetrievalSet(database, family_split, dict(split.family_clan), source=split.source,
+                       fingerprint=split.fingerprint)
     queries = sub.queries("test", max_per_family=queries_per_family, seed=seed)
-    validation = sub.queries("valid", max_per_family=queries_per_family, seed=seed)
+    validation = sub.queries("validation", max_per_family=queries_per_family, seed=seed)
     note = (
         f"{len({q.family for q in queries})} test families ({len(queries)} queries, at most "
         f"{queries_per_family} per family) and {len({q.family for q in validation})} "
@@ -129,8 +118,6 @@ def prepare(
            "decoys; `evaluate` uses every sequence)")
     )
     return QualitySetup(sub, queries, validation, note)
-
-
 def pooled_pr_curve(results: Sequence[QueryResult], points: int = 200) -> dict[str, list[float]]:
     """Precision–recall over all queries' hits pooled and cut at every score (micro average).
 
@@ -180,7 +167,8 @@ def run_quality(
     """Run our models (each re-ranking method) and the peers on ``setup``; score everything.
 
     Models that cannot be loaded here (e.g. RiNALMo weights not downloaded) are skipped and
-    listed with the reason.
+    listed with the reason. A model trained on this split's test families (or on another
+    split) is run, and its warning goes into ``meta["warnings"]`` and the report.
     """
     split, queries, validation = setup.split, setup.queries, setup.validation
     database = split.records
@@ -191,6 +179,7 @@ def run_quality(
         "top_k": top_k, "evalue": evalue, "threads": threads,
     })
     runs: list[ToolRun] = []
+    loaded = []
     for name in models:
         try:
             start = time.perf_counter()
@@ -200,20 +189,12 @@ def run_quality(
             result.skipped[name] = str(error).splitlines()[0]
             log.warning("model %s skipped: %s", name, result.skipped[name])
             continue
-        start = time.perf_counter()
-        vectors = embed_in_batches(embedder, database, desc=f"embedding database ({name})")
-        index_seconds = time.perf_counter() - start
-        for method in reranks:
-            run = run_model(name, embedder, queries, database, top_k=top_k,
-                            rerank_method=method, threads=threads, database_vectors=vectors)
-            run.seconds["index"] = index_seconds
+        loaded.append(name)
+        model_tool_runs, vectors = model_runs(name, embedder, split, queries, validation,
+                                              reranks=reranks, top_k=top_k, threads=threads)
+        for run in model_tool_runs:
             run.details["model_load_s"] = round(load_seconds, 3)
-            if validation:
-                check = run_model(name, embedder, validation, database, top_k=top_k,
-                                  rerank_method=method, threads=threads,
-                                  database_vectors=vectors)
-                run.threshold = calibrate_threshold(check, validation, split)
-            runs.append(run)
+        runs += model_tool_runs
         if not result.embeddings:
             test_families = {q.family for q in queries}
             rows = [i for i, r in enumerate(database) if r.family in test_families]
@@ -223,6 +204,7 @@ def run_quality(
                 "family": [database[i].family for i in rows],
                 "clan": [database[i].clan for i in rows],
             }
+    result.meta["warnings"] = logged_split_warnings(loaded, split)
     for name in peers:
         try:
             runs.append(peer_run(name, queries, database, threads=threads, evalue=evalue,
@@ -238,14 +220,13 @@ def run_quality(
                 subset.append(query)
         subset = subset[:cm_queries]
         try:
-            runs.append(single_cm.run_single_cm(subset, database, evalue=evalue,
-                                                max_hits=top_k, calibrate_mb=cm_calibrate_mb,
-                                                threads=threads))
+            runs.append(peer_run(SINGLE_CM, subset, database, threads=threads, evalue=evalue,
+                                 max_hits=top_k, calibrate_mb=cm_calibrate_mb))
         except RinalmoSearchError as error:
-            result.skipped[single_cm.NAME] = str(error).splitlines()[0]
+            result.skipped[SINGLE_CM] = str(error).splitlines()[0]
             subset = []
     for run in runs:
-        run_queries = subset if run.name == single_cm.NAME else queries
+        run_queries = subset if run.name == SINGLE_CM else queries
         result.runs.append(_summarise(run, score_run(run, run_queries, split)))
         result.pr_curves[run.name] = pooled_pr_curve(label_run(run, run_queries, split))
     if subset:

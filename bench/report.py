@@ -115,6 +115,7 @@ def quality_markdown(quality: dict[str, Any]) -> list[str]:
         f"top-{meta['top_k']} then re-ranking (`none` = stage 1 only), threshold (@thr) chosen "
         f"on the validation families; peers report E ≤ {meta['evalue']} (@thr = everything "
         "they report). s/query excludes database preparation.", "",
+        *(f"**Warning:** {warning}\n" for warning in meta.get("warnings") or []),
         "### All test families", "",
     ]
     lines += _quality_table(quality["runs"], "all")

@@ -6,11 +6,12 @@ BLASTn, MMseqs2, nhmmer and Infernal ``cmsearch`` with a one-sequence CM, then w
 ``results.json``, ``report.md`` and the plots into ``--out`` (default ``bench/out/``).
 
 examples:
-  python bench/run.py --quick                       # a few minutes: tiny sizes, few queries
-  python bench/run.py                               # sizes 10k and 70k, 30 test families
-  python bench/run.py --sizes 10000,70000,1000000 --scaling-queries 50
+  rinalmo-search data prepare --rfam-dir ../shared/data/rfam --out split --mmseqs-k 0
+  python bench/run.py --quick --split split         # a few minutes: tiny sizes, few queries
+  python bench/run.py --split split                 # sizes 10k and 70k, 30 test families
+  python bench/run.py --split split --sizes 10000,70000,1000000 --scaling-queries 50
   python bench/run.py --skip-quality --sizes 10000,200000
-  python bench/run.py --skip-scaling --families 0 --quality-db-size 0   # the full protocol
+  python bench/run.py --split split --skip-scaling --families 0 --quality-db-size 0   # full
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ import numpy as np  # noqa: E402
 import quality  # noqa: E402
 import report  # noqa: E402
 import scaling  # noqa: E402
-import single_cm  # noqa: E402
 from rinalmo_search.embedder import MODELS  # noqa: E402
 
-from rinalmo_search.evaluation.peers import PEERS  # noqa: E402
-from rinalmo_search.evaluation.split import load_split  # noqa: E402
+from rinalmo_search.evaluation.peers import PEERS, SINGLE_CM, peer_version  # noqa: E402
+from rinalmo_search.evaluation.split import load_retrieval_set  # noqa: E402
 from rinalmo_search.seqio import read_fasta  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=HERE / "out", help="output folder")
     parser.add_argument("--rfam", type=Path, default=REPO.parent / "shared" / "data" / "rfam",
                         help="Rfam folder with sequences.fasta (default: ../shared/data/rfam)")
-    parser.add_argument("--split", type=Path, help="prepared split folder (default: make_split)")
+    parser.add_argument("--split", type=Path,
+                        help="split folder written by 'rinalmo-search data prepare' (needed "
+                        "for the quality section; --mmseqs-k 0 gives the shipped model's split)")
     parser.add_argument("--sizes", help=f"database sizes, comma-separated (full: {FULL['sizes']})")
     parser.add_argument("--scaling-queries", type=int, help="queries timed at each size")
     parser.add_argument("--slow-queries", type=int, default=5,
@@ -86,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if args.split is None and not args.skip_quality:
+        parser.error("--split DIR is needed for the quality section (a folder written by "
+                     "'rinalmo-search data prepare'): the models must be scored on families "
+                     "they were not trained on, and the report says when they were")
     defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -124,7 +130,7 @@ def machine() -> dict[str, object]:
             "blastn": _version(["blastn", "-version"]),
             "mmseqs": _version(["mmseqs", "version"]),
             "nhmmer": _version(["nhmmer", "-h"]),
-            "cmsearch": single_cm.version(),
+            "cmsearch": peer_version(SINGLE_CM),
         },
     }
 
@@ -190,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         limits.append("Scaling section skipped (--skip-scaling).")
     if not args.skip_quality:
-        split = load_split(args.split, rfam_dir=args.rfam) if args.split else None
-        setup = quality.prepare(records, split=split, families=args.families,
+        setup = quality.prepare(load_retrieval_set(args.split), families=args.families,
                                 queries_per_family=args.queries_per_family,
                                 db_size=args.quality_db_size, seed=args.seed)
         qual = quality.run_quality(

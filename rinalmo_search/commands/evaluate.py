@@ -54,8 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--split", required=True, metavar="DIR",
                         help="split folder written by 'rinalmo-search data prepare'")
-    parser.add_argument("--rfam-dir", default="../shared/data/rfam", metavar="DIR",
-                        help="Rfam folder, for split folders that hold no sequences")
     parser.add_argument("--model", default="", metavar="NAMES",
                         help="comma-separated model names or model files (default: the "
                         "default model)")
@@ -63,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"comma-separated stage-2 methods, each evaluated "
                         f"({', '.join(RERANK_METHODS)})")
     parser.add_argument("--peers", default="blastn,nhmmer,mmseqs", metavar="TOOLS",
-                        help="comma-separated peer tools, or 'none'")
+                        help="comma-separated peer tools (blastn, nhmmer, mmseqs, "
+                        "cmsearch-1seq: a CM of each query alone, seconds per query), or 'none'")
     parser.add_argument("--top-k", type=int, default=1000, metavar="K",
                         help="stage-1 shortlist per query (and peers' maximum targets)")
     parser.add_argument("--evalue", type=float, default=1e-3, help="peers' E-value threshold")
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from rinalmo_search.embedder import DEFAULT_MODEL
     from rinalmo_search.evaluation.report import markdown, write_report
     from rinalmo_search.evaluation.runner import evaluate
-    from rinalmo_search.evaluation.split import load_split
+    from rinalmo_search.evaluation.split import load_retrieval_set
 
     for option in ("top_k", "threads", "max_queries_per_family",
                    "max_validation_queries_per_family"):
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{', '.join(RERANK_METHODS)})"
             )
     models = _names(args.model) or [DEFAULT_MODEL]
-    split = load_split(args.split, rfam_dir=args.rfam_dir)
+    split = load_retrieval_set(args.split)
     report = evaluate(
         split, models=models, reranks=reranks, peers=_names(args.peers), top_k=args.top_k,
         evalue=args.evalue, threads=args.threads,

@@ -10,6 +10,14 @@ Commands (E ≤ ``evalue``, at most ``max_hits`` targets per query):
 * BLASTn: ``makeblastdb -dbtype nucl`` then ``blastn -task blastn -outfmt 6 -strand plus``.
 * nhmmer: ``nhmmer --tblout --noali --watson -E``.
 * MMseqs2: ``mmseqs easy-search --search-type 3 --strand 1 --max-seqs``.
+* ``cmsearch-1seq``: Infernal with a covariance model built from each query alone (RNAcmap /
+  rMSA style): RNAfold's MFE structure → a one-sequence Stockholm file with ``#=GC SS_cons`` →
+  ``cmbuild`` → ``cmcalibrate`` with a very short random sample (``-L``, in Mb; a full
+  calibration takes 10–20 minutes per model on 2 cores) → ``cmsearch --toponly``. ``cmsearch``
+  refuses uncalibrated models outside ``--hmmonly`` mode (which would not use the structure),
+  hence the short calibration: its E-values are rough, so its hits are **ranked by bit score**
+  and the E-value only decides what is reported. Not among the default :data:`PEERS` (it costs
+  seconds per query).
 """
 
 from __future__ import annotations
@@ -27,12 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rinalmo_search.errors import ToolError
-from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.seqio import SequenceRecord, read_fasta
 from rinalmo_search.tools import run_tool
 
 log = logging.getLogger(__name__)
 
 PEERS = ("blastn", "nhmmer", "mmseqs")
+#: The one-sequence covariance-model search (not a default peer: seconds per query).
+SINGLE_CM = "cmsearch-1seq"
+ALL_PEERS = (*PEERS, SINGLE_CM)
 
 
 @dataclass
@@ -41,19 +52,29 @@ class PeerRun:
 
     Attributes:
         name: the tool.
-        hits: query id → ``[(target_id, score)]`` best first; score is ``-log10(E)``.
-        seconds: wall time of the whole run (database preparation included).
-        prepare_seconds: wall time of the database preparation alone.
+        hits: query id → ``[(target_id, score)]`` best first; score is ``-log10(E)`` (bit
+            score for :data:`SINGLE_CM`).
+        stages: stage → wall seconds: ``index`` (database preparation), ``search``, and for
+            :data:`SINGLE_CM` ``build`` (fold, cmbuild, cmcalibrate of every query).
         threads: threads the tool was given.
         version: the tool's version line.
     """
 
     name: str
     hits: dict[str, list[tuple[str, float]]]
-    seconds: float
-    prepare_seconds: float
+    stages: dict[str, float]
     threads: int
     version: str
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the whole run (database preparation included)."""
+        return sum(self.stages.values())
+
+    @property
+    def prepare_seconds(self) -> float:
+        """Wall time of the database preparation alone."""
+        return self.stages.get("index", 0.0)
 
 
 def _version(command: Sequence[str]) -> str:
@@ -85,9 +106,10 @@ def _collect(
     target_names: dict[str, str],
     max_hits: int,
 ) -> dict[str, list[tuple[str, float]]]:
+    """Each query's targets, best score first (the best of a target's rows), at most
+    ``max_hits``; rows are ``(query name, target name, score)``."""
     best: dict[str, dict[str, float]] = defaultdict(dict)
-    for query, target, evalue in rows:
-        score = _score(evalue)
+    for query, target, score in rows:
         seen = best[query].get(target)
         if seen is None or score > seen:
             best[query][target] = score
@@ -114,7 +136,12 @@ def mmseqs_command(query: Path, target: Path, out: Path, tmp: Path, *, evalue: f
             str(max_hits), "--threads", str(threads), "-v", "1"]
 
 
-def _blastn(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
+_Rows = list[tuple[str, str, float]]
+_Runner = Callable[..., tuple[_Rows, dict[str, float]]]
+
+
+def _blastn(work: Path, threads: int, evalue: float, max_hits: int
+            ) -> tuple[_Rows, dict[str, float]]:
     start = time.perf_counter()
     run_tool(
         ["makeblastdb", "-dbtype", "nucl", "-in", str(work / "db.fa"), "-out", str(work / "db")]
@@ -125,11 +152,12 @@ def _blastn(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[lis
     rows = []
     for line in (work / "out.tsv").read_text().splitlines():
         query, target, value = line.split("\t")
-        rows.append((query, target, float(value)))
-    return rows, prepared
+        rows.append((query, target, _score(float(value))))
+    return rows, {"index": prepared}
 
 
-def _nhmmer(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
+def _nhmmer(work: Path, threads: int, evalue: float, max_hits: int
+            ) -> tuple[_Rows, dict[str, float]]:
     run_tool(
         [
             "nhmmer",
@@ -154,26 +182,86 @@ def _nhmmer(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[lis
         cells = line.split()
         # target name, accession, query name, accession, hmmfrom, hmmto, alifrom, alito,
         # envfrom, envto, sqlen, strand, E-value, ...
-        rows.append((cells[2], cells[0], float(cells[12])))
-    return rows, 0.0
+        rows.append((cells[2], cells[0], _score(float(cells[12]))))
+    return rows, {"index": 0.0}
 
 
-def _mmseqs(work: Path, threads: int, evalue: float, max_hits: int) -> tuple[list, float]:
+def _mmseqs(work: Path, threads: int, evalue: float, max_hits: int
+            ) -> tuple[_Rows, dict[str, float]]:
     run_tool(mmseqs_command(work / "q.fa", work / "db.fa", work / "out.m8", work / "tmp",
                             evalue=evalue, max_hits=max_hits, threads=threads)
              + ["--format-output", "query,target,evalue"])
     rows = []
     for line in (work / "out.m8").read_text().splitlines():
         query, target, value = line.split("\t")
-        rows.append((query, target, float(value)))
-    return rows, 0.0
+        rows.append((query, target, _score(float(value))))
+    return rows, {"index": 0.0}
 
 
-_RUNNERS: dict[str, tuple[Callable[..., tuple[list, float]], list[str]]] = {
+def fold(sequence: str) -> str:
+    """RNAfold MFE structure of ``sequence`` in dot-bracket (ViennaRNA's Python binding)."""
+    import RNA
+
+    structure, _energy = RNA.fold(sequence.upper().replace("T", "U"))
+    return str(structure)
+
+
+def build_query_cm(sequence: str, work: Path, *, calibrate_mb: float, threads: int = 1) -> Path:
+    """Write, build and (shortly) calibrate the one-sequence CM of ``sequence``; returns it."""
+    sequence = sequence.upper().replace("T", "U")
+    sto = work / "query.sto"
+    sto.write_text(
+        f"# STOCKHOLM 1.0\n#=GF ID query\nquery {sequence}\n#=GC SS_cons {fold(sequence)}\n//\n"
+    )
+    cm = work / "query.cm"
+    run_tool(["cmbuild", "-F", str(cm), str(sto)])
+    run_tool(["cmcalibrate", "-L", str(calibrate_mb), "--cpu", str(threads), str(cm)])
+    return cm
+
+
+def parse_cmsearch_tblout(text: str) -> list[tuple[str, float, float]]:
+    """``(target, bit score, E-value)`` rows of a ``cmsearch --tblout`` table."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split()
+        # target, acc, query, acc, mdl, mdl from, mdl to, seq from, seq to, strand, trunc,
+        # pass, gc, bias, score, E-value, inc, description
+        rows.append((cells[0], float(cells[14]), float(cells[15])))
+    return rows
+
+
+def _single_cm(work: Path, threads: int, evalue: float, max_hits: int, *,
+               calibrate_mb: float = 0.01) -> tuple[_Rows, dict[str, float]]:
+    from tqdm import tqdm
+
+    rows: _Rows = []
+    build = 0.0
+    queries = read_fasta(work / "q.fa")
+    for query in tqdm(queries, desc=SINGLE_CM, unit="query", leave=False):
+        start = time.perf_counter()
+        cm = build_query_cm(query.sequence, work, calibrate_mb=calibrate_mb, threads=threads)
+        build += time.perf_counter() - start
+        table = work / "out.tbl"
+        run_tool(["cmsearch", "--toponly", "--noali", "-E", str(evalue), "--cpu", str(threads),
+                  "--tblout", str(table), "-o", "/dev/null", str(cm), str(work / "db.fa")])
+        rows += [(query.id, target, bits)
+                 for target, bits, _e in parse_cmsearch_tblout(table.read_text())]
+    return rows, {"index": 0.0, "build": build}
+
+
+_RUNNERS: dict[str, tuple[_Runner, list[str]]] = {
     "blastn": (_blastn, ["blastn", "-version"]),
     "nhmmer": (_nhmmer, ["nhmmer", "-h"]),
     "mmseqs": (_mmseqs, ["mmseqs", "version"]),
+    SINGLE_CM: (_single_cm, ["cmsearch", "-h"]),
 }
+
+
+def peer_version(name: str) -> str:
+    """The version line of peer ``name``'s tool (``"not found"`` when it is not installed)."""
+    return _version(_RUNNERS[name][1])
 
 
 def run_peer(
@@ -185,6 +273,7 @@ def run_peer(
     evalue: float = 1e-3,
     max_hits: int = 1000,
     workdir: str | Path | None = None,
+    calibrate_mb: float = 0.01,
 ) -> PeerRun:
     """Search ``queries`` against ``database`` with one peer tool.
 
@@ -196,12 +285,14 @@ def run_peer(
         evalue: report threshold.
         max_hits: at most this many targets per query.
         workdir: scratch folder (default: a temporary one, removed afterwards).
+        calibrate_mb: ``cmcalibrate -L`` of :data:`SINGLE_CM` (Mb of random sequence; small is
+            fast and rough).
 
     Raises:
         ToolError: unknown peer, tool missing or failing.
     """
     if name not in _RUNNERS:
-        raise ToolError(f"Unknown peer {name!r} (expected one of {', '.join(PEERS)})")
+        raise ToolError(f"Unknown peer {name!r} (expected one of {', '.join(ALL_PEERS)})")
     runner, version_command = _RUNNERS[name]
     if shutil.which(version_command[0]) is None:
         raise ToolError(f"{version_command[0]}: program not found on PATH (needed for peer {name})")
@@ -210,9 +301,11 @@ def run_peer(
         work = Path(folder)
         query_names = _write(queries, work / "q.fa", "q")
         target_names = _write(database, work / "db.fa", "t")
+        options = {"calibrate_mb": calibrate_mb} if name == SINGLE_CM else {}
         start = time.perf_counter()
-        rows, prepared = runner(work, threads, evalue, max_hits)
+        rows, stages = runner(work, threads, evalue, max_hits, **options)
         seconds = time.perf_counter() - start
+    stages["search"] = seconds - sum(stages.values())
     hits = _collect(rows, query_names, target_names, max_hits)
     log.info("%s: %d queries in %.1f s (%d threads)", name, len(queries), seconds, threads)
-    return PeerRun(name, hits, seconds, prepared, threads, _version(version_command))
+    return PeerRun(name, hits, stages, threads, _version(version_command))

@@ -31,8 +31,8 @@ from rinalmo_search.rerank import rerank
 from rinalmo_search.seqio import SequenceRecord
 
 from .metrics import QueryResult, choose_threshold, label_hits, macro_average
-from .peers import run_peer
-from .split import Split
+from .peers import SINGLE_CM, run_peer
+from .split import RetrievalSet
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +161,22 @@ def peer_run(
     threads: int = 1,
     evalue: float = 1e-3,
     max_hits: int = 1000,
+    calibrate_mb: float = 0.01,
 ) -> ToolRun:
-    """Run one peer tool and wrap it as a :class:`ToolRun`."""
-    run = run_peer(name, queries, database, threads=threads, evalue=evalue, max_hits=max_hits)
-    return ToolRun(
-        name, run.hits,
-        {"index": run.prepare_seconds, "search": run.seconds - run.prepare_seconds},
-        len(queries), threads, None,
-        details={"version": run.version, "evalue": evalue, "max_hits": max_hits},
-    )
+    """Run one peer tool (:mod:`.peers`) and wrap it as a :class:`ToolRun`."""
+    run = run_peer(name, queries, database, threads=threads, evalue=evalue, max_hits=max_hits,
+                   calibrate_mb=calibrate_mb)
+    details: dict[str, object] = {"version": run.version, "evalue": evalue, "max_hits": max_hits}
+    if name == SINGLE_CM:
+        details.update(calibration=f"cmcalibrate -L {calibrate_mb}", ranking="bit score",
+                       structure="RNAfold MFE of the query")
+    return ToolRun(name, run.hits, dict(run.stages), len(queries), threads, None,
+                   details=details)
 
 
-def label_run(run: ToolRun, queries: Sequence[SequenceRecord], split: Split) -> list[QueryResult]:
+def label_run(
+    run: ToolRun, queries: Sequence[SequenceRecord], split: RetrievalSet
+) -> list[QueryResult]:
     """Label every query's hits of ``run`` by the protocol."""
     sizes = split.family_sizes()
     by_id = {r.id: r for r in split.records}
@@ -190,7 +194,7 @@ def label_run(run: ToolRun, queries: Sequence[SequenceRecord], split: Split) -> 
 
 
 def score_run(
-    run: ToolRun, queries: Sequence[SequenceRecord], split: Split
+    run: ToolRun, queries: Sequence[SequenceRecord], split: RetrievalSet
 ) -> dict[str, dict[str, float]]:
     """Macro-averaged metrics of ``run`` (overall and by family-size bucket)."""
     results = label_run(run, queries, split)
@@ -199,7 +203,7 @@ def score_run(
 
 
 def calibrate_threshold(
-    run: ToolRun, validation_queries: Sequence[SequenceRecord], split: Split
+    run: ToolRun, validation_queries: Sequence[SequenceRecord], split: RetrievalSet
 ) -> float:
     """Threshold maximising macro F1 of ``run``'s hits of validation queries."""
     return choose_threshold(label_run(run, validation_queries, split))

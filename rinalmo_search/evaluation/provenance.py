@@ -24,7 +24,7 @@ import numpy as np
 from rinalmo_search.embedder.base import Embedder
 from rinalmo_search.errors import ConfigError, InferenceError
 
-from .split import Split
+from .split import RetrievalSet
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,13 @@ def model_metadata(name: str) -> dict[str, Any]:
     """The free-form ``metadata`` section of a model's file (empty when it has none)."""
     import torch
 
+    from rinalmo_search.embedder.compact import is_compact_file, load_compact
+
     path = model_path(name)
     if path is None:
         return {}
+    if is_compact_file(path):
+        return dict(load_compact(path).metadata)
     try:
         payload = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # torch raises many types for a file that is not a checkpoint
@@ -78,7 +82,7 @@ def training_split(metadata: dict[str, Any]) -> tuple[str, list[str] | None]:
     return "", None
 
 
-def split_warnings(name: str, split: Split) -> list[str]:
+def split_warnings(name: str, split: RetrievalSet) -> list[str]:
     """Reasons to distrust an evaluation of model ``name`` on ``split`` (empty when none).
 
     A warning is given when the model's training families include test families of the split,
@@ -100,7 +104,7 @@ def split_warnings(name: str, split: Split) -> list[str]:
     return []
 
 
-def cached_head_embedder(name: str, cache_root: str | Path, split: Split) -> Embedder | None:
+def cached_head_embedder(name: str, cache_root: str | Path, split: RetrievalSet) -> Embedder | None:
     """An embedder for a head trained on frozen RiNALMo features, reading the feature cache.
 
     Arguments:

@@ -7,10 +7,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rinalmo_search.embedder import load_embedder
-from rinalmo_search.errors import ConfigError
+import numpy as np
 
-from .peers import PEERS
+from rinalmo_search.embedder import load_embedder
+from rinalmo_search.embedder.base import Embedder
+from rinalmo_search.errors import ConfigError
+from rinalmo_search.seqio import SequenceRecord
+
+from .peers import ALL_PEERS, PEERS
 from .protocol import (
     ToolRun,
     calibrate_threshold,
@@ -21,13 +25,61 @@ from .protocol import (
 )
 from .provenance import cached_head_embedder, split_warnings
 from .report import build_report
-from .split import Split
+from .split import RetrievalSet
 
 log = logging.getLogger(__name__)
 
 
+def model_runs(
+    name: str,
+    embedder: Embedder,
+    split: RetrievalSet,
+    queries: Sequence[SequenceRecord],
+    validation: Sequence[SequenceRecord],
+    *,
+    reranks: Sequence[str] = ("sw",),
+    top_k: int = 1000,
+    threads: int = 1,
+) -> tuple[list[ToolRun], np.ndarray]:
+    """One model's runs, one per re-ranking method, each with its validation threshold.
+
+    The database (every record of ``split``) is embedded once; its time is each run's
+    ``index`` stage.
+
+    Returns:
+        The runs (in ``reranks`` order) and the database vectors.
+    """
+    database = split.records
+    start = time.perf_counter()
+    vectors = embed_in_batches(embedder, database, desc=f"embedding database ({name})")
+    index_seconds = time.perf_counter() - start
+    log.info("%s: database of %d embedded in %.1f s (%.0f seq/s)", name, len(database),
+             index_seconds, len(database) / max(index_seconds, 1e-9))
+    runs = []
+    for method in reranks:
+        run = run_model(name, embedder, queries, database, top_k=top_k,
+                        rerank_method=method, threads=threads, database_vectors=vectors)
+        run.seconds["index"] = index_seconds
+        if validation:
+            check = run_model(name, embedder, validation, database, top_k=top_k,
+                              rerank_method=method, threads=threads, database_vectors=vectors)
+            run.threshold = calibrate_threshold(check, validation, split)
+        run.details["database_seq_per_s"] = round(len(database) / max(index_seconds, 1e-9))
+        runs.append(run)
+        log.info("%s: %d queries, %.4f s/query", run.name, len(queries), run.seconds_per_query)
+    return runs, vectors
+
+
+def logged_split_warnings(models: Sequence[str], split: RetrievalSet) -> list[str]:
+    """:func:`.provenance.split_warnings` of every model, each also logged as a warning."""
+    warnings = [warning for name in models for warning in split_warnings(name, split)]
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings
+
+
 def evaluate(
-    split: Split,
+    split: RetrievalSet,
     *,
     models: Sequence[str],
     reranks: Sequence[str] = ("sw",),
@@ -58,41 +110,23 @@ def evaluate(
     Raises:
         ConfigError: no test query (no test family with at least 4 members), unknown peer.
     """
-    unknown = sorted(set(peers) - set(PEERS))
+    unknown = sorted(set(peers) - set(ALL_PEERS))
     if unknown:
-        raise ConfigError(f"Unknown peer {unknown[0]!r} (expected some of {', '.join(PEERS)})")
+        raise ConfigError(f"Unknown peer {unknown[0]!r} (expected some of {', '.join(ALL_PEERS)})")
     queries = split.queries("test", max_per_family=max_queries_per_family)
     if not queries:
         raise ConfigError(
             f"{split.source}: no test query (expected a test family with at least 4 members)"
         )
-    validation = split.queries("valid", max_per_family=max_validation_queries_per_family)
+    validation = split.queries("validation", max_per_family=max_validation_queries_per_family)
     database = split.records
     runs: list[ToolRun] = []
-    warnings: list[str] = []
+    warnings = logged_split_warnings(models, split)
     for name in models:
-        for warning in split_warnings(name, split):
-            log.warning("%s", warning)
-            warnings.append(warning)
         embedder = (cached_head_embedder(name, feature_cache, split) if feature_cache else None)
         embedder = embedder or load_embedder(name)
-        start = time.perf_counter()
-        vectors = embed_in_batches(embedder, database, desc=f"embedding database ({name})")
-        index_seconds = time.perf_counter() - start
-        log.info("%s: database of %d embedded in %.1f s (%.0f seq/s)", name, len(database),
-                 index_seconds, len(database) / max(index_seconds, 1e-9))
-        for method in reranks:
-            run = run_model(name, embedder, queries, database, top_k=top_k,
-                            rerank_method=method, threads=threads, database_vectors=vectors)
-            run.seconds["index"] = index_seconds
-            if validation:
-                check = run_model(name, embedder, validation, database, top_k=top_k,
-                                  rerank_method=method, threads=threads,
-                                  database_vectors=vectors)
-                run.threshold = calibrate_threshold(check, validation, split)
-            run.details["database_seq_per_s"] = round(len(database) / max(index_seconds, 1e-9))
-            runs.append(run)
-            log.info("%s: %d queries, %.4f s/query", run.name, len(queries), run.seconds_per_query)
+        runs += model_runs(name, embedder, split, queries, validation, reranks=reranks,
+                           top_k=top_k, threads=threads)[0]
     for name in peers:
         runs.append(peer_run(name, queries, database, threads=threads, evalue=evalue,
                              max_hits=top_k))

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from rinalmo_search.evaluation.metrics import METRICS, QueryResult
+from rinalmo_search.evaluation.peers import SINGLE_CM, parse_cmsearch_tblout
+from rinalmo_search.evaluation.split import load_retrieval_set
 from rinalmo_search.seqio import SequenceRecord
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,18 +24,38 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import quality  # noqa: E402
 import report  # noqa: E402
+import run as bench_run  # noqa: E402
 import scaling  # noqa: E402
-import single_cm  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory, shared_rfam: Path) -> Path:
+def bench_split(tmp_path_factory: pytest.TempPathFactory, shared_rfam: Path) -> Path:
+    """A split written by ``data prepare`` (exact de-dup, 60/20/20) of 40 real families with
+    10-60 seed sequences of median length 60-200 nt."""
+    from rinalmo_search.training.prepare import PrepareOptions, prepare_dataset
+
+    families = []
+    with (shared_rfam / "families.tsv").open() as handle:
+        header = next(handle).rstrip("\n").split("\t")
+        for line in handle:
+            row = dict(zip(header, line.rstrip("\n").split("\t"), strict=True))
+            if 10 <= int(row["n_seq_kept"]) <= 60 and 60 <= float(row["median_len"]) <= 200:
+                families.append(row["accession"])
+    out = tmp_path_factory.mktemp("bench-split") / "split"
+    prepare_dataset(shared_rfam, out, PrepareOptions(
+        dedup="exact", families=sorted(families)[:40], fractions=(0.6, 0.2, 0.2), seed=0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory, shared_rfam: Path,
+              bench_split: Path) -> Path:
     out = tmp_path_factory.mktemp("bench") / "out"
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(out),
-         "--rfam", str(shared_rfam)],
+         "--rfam", str(shared_rfam), "--split", str(bench_split)],
         capture_output=True, text=True, timeout=1500, cwd=REPO,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -63,7 +85,7 @@ def test_quick_run_scores_every_tool_with_every_metric(quick_run: Path) -> None:
     results = json.loads((quick_run / "results.json").read_text())
     qual = results["quality"]
     tools = [run["tool"] for run in qual["runs"]]
-    assert {"kmer", "kmer+sw", "blastn", "nhmmer", "mmseqs", single_cm.NAME} <= set(tools)
+    assert {"kmer", "kmer+sw", "blastn", "nhmmer", "mmseqs", SINGLE_CM} <= set(tools)
     for run in qual["runs"]:
         assert set(run["metrics"]) == {"all", "<20", "20-99", ">=100"}
         assert set(METRICS) <= set(run["metrics"]["all"])
@@ -82,6 +104,8 @@ def test_quick_run_writes_report_and_plots(quick_run: Path) -> None:
         assert heading in text
     assert "| tool | DB size | n | p50 ms | p95 ms | p50 / BLASTn |" in text
     assert "not measured in this run" in text  # quick sizes are far below 1M
+    # the shipped model was trained on another split: the report says so
+    assert "**Warning:** compact-kmer was trained on split ad350203bb31" in text
     for name in ("pr_curves.png", "latency_vs_size.png", "embedding_map.png"):
         data = (quick_run / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
@@ -122,7 +146,28 @@ def test_pooled_pr_curve_counts_unfound_positives() -> None:
 
 def test_parse_tblout_reads_target_bits_and_evalue() -> None:
     line = ("t3 - query - cm 1 80 5 90 + no 1 0.45 0.0 61.2 2.1e-12 ! -\n")
-    assert single_cm.parse_tblout("# header\n" + line) == [("t3", 61.2, 2.1e-12)]
+    assert parse_cmsearch_tblout("# header\n" + line) == [("t3", 61.2, 2.1e-12)]
+
+
+def test_run_refuses_the_quality_section_without_a_prepared_split(capsys) -> None:
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--quick"])
+    assert "--split DIR is needed for the quality section" in capsys.readouterr().err
+    assert bench_run.parse_args(["--quick", "--skip-quality"]).split is None
+
+
+def test_quality_report_warns_when_a_model_was_trained_on_another_split(
+    bench_split: Path,
+) -> None:
+    split = load_retrieval_set(bench_split)
+    setup = quality.prepare(split, families=2, queries_per_family=1, db_size=300)
+    result = quality.run_quality(setup, models=["compact-kmer", "kmer"], peers=[],
+                                 reranks=("none",))
+    (warning,) = result.meta["warnings"]  # kmer is untrained: nothing to say
+    assert "compact-kmer was trained on split ad350203bb31" in warning
+    assert split.fingerprint[:12] in warning
+    text = "\n".join(report.quality_markdown({"meta": result.meta, "runs": result.runs}))
+    assert f"**Warning:** {warning}" in text
 
 
 def test_merge_unites_sections_and_drops_stale_skip_notes() -> None:

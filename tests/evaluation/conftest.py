@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from evaluation_helpers import RFAM, synthetic_records
 
-from rinalmo_search.seqio import read_fasta, write_fasta
+from rinalmo_search.seqio import write_fasta
 
 
 @pytest.fixture
@@ -19,8 +19,11 @@ def synthetic_fasta(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def rfam_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A FASTA of 24 real Rfam seed families (4-12 members each, 60-160 nt)."""
+def prepared_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A split written by ``data prepare`` (exact de-dup, 50/25/25) of 24 real Rfam seed
+    families (4-12 members each, 60-160 nt)."""
+    from rinalmo_search.training.prepare import PrepareOptions, prepare_dataset
+
     source = RFAM / "sequences.fasta"
     if not source.exists():
         pytest.skip(f"shared Rfam data not found at {source} (needed for real-family tests)")
@@ -28,7 +31,7 @@ def rfam_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     chosen = [r["accession"] for r in rows
               if 4 <= int(r["n_seq_kept"]) <= 12 and 60 <= float(r["median_len"]) <= 160][:24]
-    records = [r for r in read_fasta(source) if r.family in set(chosen)]
-    path = tmp_path_factory.mktemp("rfam") / "subset.fasta"
-    write_fasta(records, path)
-    return path
+    out = tmp_path_factory.mktemp("prepared") / "split"
+    prepare_dataset(RFAM, out, PrepareOptions(dedup="exact", families=chosen,
+                                              fractions=(0.5, 0.25, 0.25), seed=11))
+    return out

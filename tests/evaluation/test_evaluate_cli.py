@@ -8,26 +8,22 @@ import shutil
 from pathlib import Path
 
 import pytest
+from evaluation_helpers import synthetic_records
 
 from rinalmo_search.cli import main
 from rinalmo_search.evaluation.protocol import ToolRun, score_run
-from rinalmo_search.evaluation.split import load_split, make_split, write_split
-from rinalmo_search.seqio import read_fasta
-
-
-def _split(fasta: Path, folder: Path) -> Path:
-    records = read_fasta(fasta)
-    assignment = make_split(records, seed=11, fractions=(0.5, 0.25, 0.25))
-    return write_split(folder, assignment, records, sequences=fasta, seed=11)
+from rinalmo_search.evaluation.report import markdown
+from rinalmo_search.evaluation.runner import evaluate
+from rinalmo_search.evaluation.split import RetrievalSet, load_retrieval_set
 
 
 @pytest.mark.slow
-def test_evaluate_cli_end_to_end(rfam_subset: Path, tmp_path: Path, capsys) -> None:
+def test_evaluate_cli_end_to_end(prepared_subset: Path, tmp_path: Path, capsys) -> None:
     for tool in ("blastn", "makeblastdb", "nhmmer"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (Debian packages ncbi-blast+ and hmmer)")
-    split_dir = _split(rfam_subset, tmp_path / "split")
-    split = load_split(split_dir)
+    split_dir = prepared_subset
+    split = load_retrieval_set(split_dir)
     expected_queries = split.queries("test")
     code = main([
         "-q", "evaluate", "--split", str(split_dir), "--model", "kmer", "--rerank", "sw,none",
@@ -55,8 +51,10 @@ def test_evaluate_cli_end_to_end(rfam_subset: Path, tmp_path: Path, capsys) -> N
         assert f"| {name} |" in markdown
 
 
-def test_protocol_scores_a_known_ranking(synthetic_fasta: Path, tmp_path: Path) -> None:
-    split = load_split(_split(synthetic_fasta, tmp_path / "split"))
+def test_protocol_scores_a_known_ranking() -> None:
+    records = synthetic_records()
+    sides = ("test", "validation", "train", "train")
+    split = RetrievalSet(records, {r.family: sides[int(r.family[2:]) % 4] for r in records})
     queries = split.queries("test")
     by_family: dict[str, list[str]] = {}
     for record in split.records:
@@ -84,3 +82,16 @@ def test_evaluate_cli_reports_a_bad_split(tmp_path: Path, capsys) -> None:
     assert "split folder not found" in capsys.readouterr().err
     assert main(["evaluate", "--split", str(tmp_path), "--rerank", "blast"]) == 1
     assert "Invalid re-ranking method: 'blast'" in capsys.readouterr().err
+
+
+def test_evaluation_report_says_the_model_was_trained_on_another_split(
+    prepared_subset: Path,
+) -> None:
+    # the shipped model records the split it was trained on (ad350203bb31); this one differs
+    split = load_retrieval_set(prepared_subset)
+    report = evaluate(split, models=["compact-kmer"], reranks=["none"], peers=[],
+                      max_queries_per_family=1, max_validation_queries_per_family=1)
+    (warning,) = report["warnings"]
+    assert "compact-kmer was trained on split ad350203bb31" in warning
+    assert split.fingerprint[:12] in warning
+    assert f"**Warning:** {warning}" in markdown(report)

@@ -18,17 +18,17 @@ from rinalmo_search.evaluation.provenance import (
     split_warnings,
     training_split,
 )
-from rinalmo_search.evaluation.split import Split
+from rinalmo_search.evaluation.split import RetrievalSet
 from rinalmo_search.seqio import SequenceRecord
 
 SEQUENCES = ["GGCUAGCUAGGCUAAGCUUAGC", "AUGGCUAAGGCUUAGGAUCCGAUAGCUA", "CCGGAUAUCCGG",
              "GGCUAGCUAGGCUAAGCUUAGC"]  # one repeated: cached once
 
 
-def _split(fingerprint: str = "f" * 64) -> Split:
+def _split(fingerprint: str = "f" * 64) -> RetrievalSet:
     records = [SequenceRecord(id=f"s{i}", sequence=s, family=f"RF0000{i % 2 + 1}")
                for i, s in enumerate(SEQUENCES[:3])]
-    return Split(records, {"RF00001": "train", "RF00002": "test"}, fingerprint=fingerprint)
+    return RetrievalSet(records, {"RF00001": "train", "RF00002": "test"}, fingerprint=fingerprint)
 
 
 def _head_model(tmp_path: Path, *, seed: int = 0) -> Path:
