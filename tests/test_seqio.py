@@ -1,4 +1,4 @@
-"""FASTA/Stockholm reading: validation and the messages users see."""
+"""FASTA reading: validation and the messages users see (Stockholm: tests/msa/test_stockholm.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from rinalmo_search.seqio import (
     labels_from_description,
     read_fasta,
     read_labels,
-    read_stockholm_records,
     sequence_hash,
 )
 
@@ -98,21 +97,6 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
         handle.write("half")
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_stockholm_records_carry_family(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        "# STOCKHOLM 1.0\n#=GF AC RF00001\n#=GF CL CL00113\ns1 AC-GU\ns2 ACGGU\n"
-        "#=GC SS_cons <.-.>\n//\n# STOCKHOLM 1.0\n#=GF AC RF00002\ns3 GG-G\n//\n",
-        "two.sto",
-    )
-    records = read_stockholm_records(path)
-    assert [(r.id, r.sequence, r.family, r.clan) for r in records] == [
-        ("s1", "ACGU", "RF00001", "CL00113"),
-        ("s2", "ACGGU", "RF00001", "CL00113"),
-        ("s3", "GGG", "RF00002", ""),
-    ]
 
 
 def test_atomic_write_gives_the_usual_file_mode(tmp_path: Path) -> None:

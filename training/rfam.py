@@ -3,8 +3,9 @@
 Supported inputs (any mix; see :func:`load_rfam_dir` for the order in which a folder is read):
 
 * Stockholm seed alignments: one ``Rfam.seed`` (optionally gzipped, all families) or one
-  ``RFxxxxx.sto`` per family, read with Biopython's ``Bio.Align`` Stockholm parser, which
-  exposes ``#=GF AC``, ``ID``, ``DE``, ``TP`` and ``CL``.
+  ``RFxxxxx.sto`` per family, read with the project's Stockholm parser
+  (:func:`rinalmo_search.msa.stockholm.iter_stockholm`) for ``#=GF AC``, ``ID``, ``DE``,
+  ``TP`` and ``CL``.
 * FASTA: per-family ``RFxxxxx.fa[.gz]`` files (Rfam's ``fasta_files/``: the family is the file
   name), or one FASTA whose headers start ``RFxxxxx CLxxxxx|NA`` (our ``sequences.fasta``), or a
   FASTA of ``accession/start-end`` regions labelled through ``Rfam.full_region``.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from rinalmo_search.errors import InputError
+from rinalmo_search.msa.stockholm import iter_stockholm
 from rinalmo_search.seqio import SequenceRecord, iter_fasta, normalise_sequence
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ def _set_clan(family: Family, clan: str, origin: str) -> None:
     family.clan = clan
 
 
-def read_stockholm(
+def read_seed_records(
     path: str | Path, families: dict[str, Family] | None = None
 ) -> Iterator[SequenceRecord]:
     """Yield the ungapped sequences of every alignment in a Stockholm file (``Rfam.seed`` or one
@@ -117,37 +119,29 @@ def read_stockholm(
         InputError: not Stockholm, or an alignment without ``#=GF AC`` (and no ``RFxxxxx`` file
             name to take it from).
     """
-    from Bio import Align
-
     path = Path(path)
     name_match = _FAMILY_FILE.match(path.name)
-    with open_text(path) as handle:
-        try:
-            for alignment in Align.parse(handle, "stockholm"):
-                notes = alignment.annotations or {}
-                accession = str(notes.get("accession", "")).split(";")[0].strip()
-                if not accession and name_match:
-                    accession = name_match.group(1)
-                if not _FAMILY_ACC.match(accession):
-                    raise InputError(
-                        f"{path}: Stockholm alignment without a family accession (expected "
-                        f"'#=GF AC RFxxxxx', found {accession!r})"
-                    )
-                if families is not None:
-                    family = families.setdefault(accession, Family(accession))
-                    family.name = family.name or str(notes.get("identifier", ""))
-                    family.description = family.description or str(notes.get("definition", ""))
-                    family.type = family.type or str(notes.get("type", ""))
-                    _set_clan(family, str(notes.get("clan", "")).strip(), str(path))
-                for sequence in alignment.sequences:
-                    residues = normalise_sequence(str(sequence.seq))
-                    if residues:
-                        yield SequenceRecord(
-                            id=sequence.id, sequence=residues, family=accession,
-                            source=f"{path}:{accession}",
-                        )
-        except ValueError as error:
-            raise InputError(f"{path}: not a valid Stockholm file ({error})") from None
+    for alignment in iter_stockholm(path):
+        accession = alignment.gf_text("AC").split(";")[0].strip()
+        if not accession and name_match:
+            accession = name_match.group(1)
+        if not _FAMILY_ACC.match(accession):
+            raise InputError(
+                f"{path}: Stockholm alignment without a family accession (expected "
+                f"'#=GF AC RFxxxxx', found {accession!r})"
+            )
+        if families is not None:
+            family = families.setdefault(accession, Family(accession))
+            family.name = family.name or alignment.gf_text("ID")
+            family.description = family.description or alignment.gf_text("DE")
+            family.type = family.type or alignment.gf_text("TP")
+            _set_clan(family, alignment.gf_text("CL").strip(), str(path))
+        for name, row in zip(alignment.names, alignment.rows, strict=True):
+            residues = normalise_sequence(row)
+            if residues:
+                yield SequenceRecord(
+                    id=name, sequence=residues, family=accession, source=f"{path}:{accession}"
+                )
 
 
 def read_family_fasta(path: str | Path) -> Iterator[SequenceRecord]:
@@ -376,7 +370,7 @@ def load_rfam_dir(folder: str | Path, *, source: str = "auto") -> RfamData:
 
         files = seed_files or ([seed_file] if seed_file is not None else [])
         for path in tqdm(files, desc="reading seeds", unit="file", disable=len(files) < 50):
-            records.extend(read_stockholm(path, families))
+            records.extend(read_seed_records(path, families))
         sources.extend(files)
     elif source == "full":
         if family_fastas:
@@ -391,7 +385,7 @@ def load_rfam_dir(folder: str | Path, *, source: str = "auto") -> RfamData:
             if full_region:
                 sources.append(full_region)
         if seed_file is not None:  # seed headers carry the clans and names
-            for _ in read_stockholm(seed_file, families):
+            for _ in read_seed_records(seed_file, families):
                 pass
             sources.append(seed_file)
     else:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.config import load_settings
 from rinalmo_search.errors import InputError
+from rinalmo_search.msa.stockholm import read_stockholm_records
 from rinalmo_search.pipeline import (
     index_records,
     open_embedder,
@@ -19,7 +20,7 @@ from rinalmo_search.pipeline import (
     write_search_outputs,
 )
 from rinalmo_search.rerank import DEFAULT_RERANK
-from rinalmo_search.seqio import SequenceRecord, read_stockholm_records, write_fasta
+from rinalmo_search.seqio import SequenceRecord, write_fasta
 
 log = logging.getLogger(__name__)
 

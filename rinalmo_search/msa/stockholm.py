@@ -1,5 +1,9 @@
 """Reading and writing Stockholm alignments, keeping every character as the tool wrote it.
 
+:func:`iter_stockholm` is the project's one Stockholm parser: the MSA pipeline and its
+evaluation, the Rfam seed readers of ``training.rfam`` and the demo (:func:`read_stockholm_records`)
+all read through it.
+
 Biopython's Stockholm parser turns Infernal's insert gaps (``.``) and lower-case insert residues
 into plain ``-`` and upper case; that difference (match column or insert) matters for scoring
 and for the user, so the few lines of Stockholm handled here are read verbatim.
@@ -7,11 +11,15 @@ and for the user, so the few lines of Stockholm handled here are read verbatim.
 
 from __future__ import annotations
 
+import gzip
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from ..errors import InputError
+from ..seqio import SequenceRecord, normalise_sequence
 
 GAPS = frozenset("-.~_")
 
@@ -49,9 +57,34 @@ class Stockholm:
         """Every ``#=GF`` text with this tag."""
         return [text for key, text in self.gf if key == tag]
 
+    def gf_text(self, tag: str) -> str:
+        """The ``#=GF`` texts with this tag joined by spaces (``""`` when there is none)."""
+        return " ".join(self.gf_values(tag))
+
+    def gf_first_word(self, tag: str) -> str:
+        """The first word of the first ``#=GF`` line with this tag (e.g. ``AC``), or ``""``."""
+        for text in self.gf_values(tag):
+            return text.split()[0] if text.split() else ""
+        return ""
+
 
 def read_stockholm(path: str | Path) -> Stockholm:
     """Read the first alignment of a Stockholm file (interleaved blocks allowed).
+
+    Raises:
+        InputError: as :func:`iter_stockholm`.
+    """
+    for alignment in iter_stockholm(path):
+        return alignment
+    raise AssertionError("unreachable: iter_stockholm yields at least one alignment")
+
+
+def iter_stockholm(path: str | Path) -> Iterator[Stockholm]:
+    """Every alignment of a Stockholm file, in file order: the one Stockholm parser.
+
+    A file may hold many alignments (Rfam's ``Rfam.seed``), each from ``# STOCKHOLM 1.0`` to
+    ``//``, and each in interleaved blocks. ``*.gz`` is read through gzip; bytes that are not
+    UTF-8 become U+FFFD (Rfam files are not all UTF-8). Lines are read one at a time.
 
     Raises:
         InputError: unreadable file, no ``# STOCKHOLM`` header, no ``//`` terminator, or rows
@@ -59,24 +92,42 @@ def read_stockholm(path: str | Path) -> Stockholm:
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if path.suffix == ".gz":
+            handle: IO[str] = gzip.open(path, "rt", encoding="utf-8", errors="replace")
+        else:
+            handle = path.open(encoding="utf-8", errors="replace")
     except OSError as error:
         raise InputError(f"{path}: cannot read Stockholm file ({error.strerror})") from None
-    if not lines or not lines[0].startswith("# STOCKHOLM"):
-        found = lines[0][:40] if lines else ""
-        raise InputError(f"{path}:1: not a Stockholm file (expected '# STOCKHOLM 1.0', "
-                         f"found {found!r})")
+    try:
+        with handle:
+            lines = enumerate(handle, start=1)
+            count = 0
+            for line_no, line in lines:
+                if not line.strip():
+                    continue
+                if not line.startswith("# STOCKHOLM"):
+                    raise InputError(f"{path}:{line_no}: not a Stockholm file (expected "
+                                     f"'# STOCKHOLM 1.0', found {line.strip()[:40]!r})")
+                yield _read_alignment(lines, path)
+                count += 1
+            if count == 0:
+                raise InputError(f"{path}:1: not a Stockholm file (expected '# STOCKHOLM 1.0', "
+                                 "found an empty file)")
+    except (OSError, EOFError, zlib.error) as error:  # a damaged .gz
+        raise InputError(f"{path}: cannot read Stockholm file ({error})") from None
+
+
+def _read_alignment(lines: Iterator[tuple[int, str]], path: Path) -> Stockholm:
+    """The alignment after a ``# STOCKHOLM`` line, up to and including its ``//``."""
     alignment = Stockholm()
     pieces: dict[str, list[str]] = {}
     gc: dict[str, list[str]] = {}
     gr: dict[str, dict[str, list[str]]] = {}
-    terminated = False
-    for line_no, line in enumerate(lines[1:], start=2):
+    for line_no, line in lines:
         text = line.rstrip()
         if not text.strip():
             continue
         if text.startswith("//"):
-            terminated = True
             break
         if text.startswith("#=GF"):
             parts = text.split(None, 2)
@@ -108,7 +159,7 @@ def read_stockholm(path: str | Path) -> Stockholm:
                 pieces[parts[0]] = []
                 alignment.names.append(parts[0])
             pieces[parts[0]].append(parts[1])
-    if not terminated:
+    else:
         raise InputError(f"{path}: Stockholm alignment has no '//' terminator")
     alignment.rows = ["".join(pieces[name]) for name in alignment.names]
     alignment.gc = {tag: "".join(chunks) for tag, chunks in gc.items()}
@@ -127,6 +178,34 @@ def read_stockholm(path: str | Path) -> Stockholm:
                 f"{path}: #=GC {tag} has {len(value)} columns, expected {width}"
             )
     return alignment
+
+
+def read_stockholm_records(path: str | Path) -> list[SequenceRecord]:
+    """Ungapped records of every alignment in a (multi-)Stockholm file, such as Rfam seeds.
+
+    Each record gets the family of its alignment (``#=GF AC``) and clan (``#=GF CL``), when
+    present, also as its description (``FAMILY CLAN``, ``NA`` for none), as FASTA headers
+    carry them.
+
+    Raises:
+        InputError: as :func:`iter_stockholm`.
+    """
+    records = []
+    for alignment in iter_stockholm(path):
+        family = alignment.gf_first_word("AC")
+        clan = alignment.gf_first_word("CL")
+        for name, row in zip(alignment.names, alignment.rows, strict=True):
+            records.append(
+                SequenceRecord(
+                    id=name,
+                    sequence=normalise_sequence(row),
+                    description=f"{family or 'NA'} {clan or 'NA'}",
+                    family=family,
+                    clan=clan,
+                    source=str(path),
+                )
+            )
+    return records
 
 
 def write_stockholm(alignment: Stockholm, handle: IO[str]) -> None:

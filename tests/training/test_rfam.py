@@ -12,7 +12,7 @@ from rinalmo_search.training.rfam import (
     read_clanin,
     read_full_region,
     read_labelled_fasta,
-    read_stockholm,
+    read_seed_records,
 )
 
 from rinalmo_search.errors import InputError
@@ -34,7 +34,7 @@ def seed_fasta(shared_rfam: Path) -> dict[str, list]:
 
 def test_stockholm_seed_matches_the_published_fasta(shared_rfam: Path, seed_fasta) -> None:
     families: dict = {}
-    records = list(read_stockholm(shared_rfam / "seeds" / "RF00005.sto", families))
+    records = list(read_seed_records(shared_rfam / "seeds" / "RF00005.sto", families))
     assert families["RF00005"].name == "tRNA"
     assert families["RF00005"].clan == "CL00001"
     assert {(r.id, r.sequence) for r in records} == {
