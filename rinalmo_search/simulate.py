@@ -1,8 +1,15 @@
-"""Simulated RNA families: small, labelled fixtures the project makes itself.
+"""Simulated divergence: mutated copies of RNA sequences, and labelled families made of them.
 
-Each family is a random root sequence; members are copies with point substitutions and short
-insertions/deletions, so members of one family are homologous and families are not. Used by the
-tests, the Galaxy test data and the scaling benchmarks (it can make millions of sequences).
+Two mutation models, both here so that every caller shares them:
+
+* :func:`mutate`: substitutions at a given rate and single-residue insertions and deletions
+  at a tenth of it; the members of :func:`simulated_families` (test fixtures, Galaxy test data,
+  scaling benchmarks) are made with it.
+* :func:`diverge`: the compact model's training augmentation; each copy draws its own
+  substitution and indel rates, and indels are 1-3 nt long (vectorised).
+
+Each simulated family is a random root sequence; members are mutated copies, so members of one
+family are homologous and families are not.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import numpy as np
 from .seqio import SequenceRecord
 
 _NUCLEOTIDES = np.array(list("ACGU"))
+_BASES = np.frombuffer(b"ACGU", dtype=np.uint8)
 
 
 def mutate(sequence: str, rng: np.random.Generator, *, rate: float) -> str:
@@ -29,6 +37,37 @@ def mutate(sequence: str, rng: np.random.Generator, *, rate: float) -> str:
         if rng.random() < rate / 10:  # insertion after this residue
             out.append(str(rng.choice(_NUCLEOTIDES)))
     return "".join(out) or sequence
+
+
+def diverge(
+    sequence: str, rng: np.random.Generator, *, max_substitution: float, max_indel: float
+) -> str:
+    """A copy at a random divergence: substitution rate from U(0, ``max_substitution``), then
+    insertions or deletions (even odds, 1-3 nt) at a rate from U(0, ``max_indel``).
+
+    ``sequence`` must be ASCII; the empty result of deleting everything returns ``sequence``.
+    """
+    seq = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8).copy()
+    substitution = rng.uniform(0, max_substitution)
+    mask = rng.random(seq.size) < substitution
+    seq[mask] = rng.choice(_BASES, size=int(mask.sum()))
+    indel = rng.uniform(0, max_indel)
+    n_events = rng.binomial(seq.size, indel)
+    if n_events:
+        pieces = []
+        cuts = np.sort(rng.choice(seq.size, size=n_events, replace=False))
+        last = 0
+        for cut in cuts:
+            pieces.append(seq[last:cut])
+            length = int(rng.integers(1, 4))
+            if rng.random() < 0.5:  # insertion
+                pieces.append(rng.choice(_BASES, size=length))
+                last = cut
+            else:  # deletion
+                last = min(seq.size, cut + length)
+        pieces.append(seq[last:])
+        seq = np.concatenate(pieces)
+    return seq.tobytes().decode("ascii") or sequence
 
 
 def iter_simulated_families(

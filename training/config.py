@@ -160,8 +160,86 @@ class TrainConfig(_Section):
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
-def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+class CompactTrainConfig(_Section):
+    """Training of the compact default model's learned view (``kind = "compact"``).
+
+    Attributes:
+        kind: selects this trainer (:mod:`rinalmo_search.training.compact`).
+        split_dir: split folder from ``data prepare``.
+        output_dir: where the model file and ``validation.json`` go.
+        patterns: k-mer patterns of the features (``1`` = a position read, ``0`` = skipped).
+        block_weights: weight of each pattern's block.
+        learned_dim: dimensions of the learned view.
+        sampler: batch composition (as the head trainer's).
+        steps: optimiser steps.
+        lr: AdamW learning rate (peak).
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps before the cosine decay.
+        temperature: SupCon τ.
+        max_substitution: each copy's substitution rate is drawn from U(0, this).
+        max_indel: each copy's insertion/deletion rate is drawn from U(0, this).
+        eval_every: validate every this many steps (and at the last).
+        eval_queries_per_family: validation queries per family (deterministic sample).
+        mixes: learned-view weights scored at each validation; the best is kept.
+        seed: seed of initialisation, sampling and augmentation.
+        num_threads: torch CPU threads (1 makes the run reproducible to the bit).
+        name: model name written into the model file.
+        version: model version written into the model file.
+        progress: accepted for the command's ``--no-progress`` (the log shows progress).
+    """
+
+    kind: Literal["compact"]
+    split_dir: Path
+    output_dir: Path
+    patterns: list[str] = Field(
+        default_factory=lambda: ["11111", "1101011", "11011", "1110111", "11010111"])
+    block_weights: list[float] = Field(default_factory=lambda: [1.0] * 5)
+    learned_dim: int = Field(default=128, ge=1)
+    sampler: SamplerConfig = Field(
+        default_factory=lambda: SamplerConfig(families_per_batch=64, per_family=4,
+                                              hard_negatives=1))
+    steps: int = Field(default=600, ge=1)
+    lr: float = Field(default=3e-3, gt=0)
+    weight_decay: float = Field(default=0.05, ge=0)
+    warmup_steps: int = Field(default=50, ge=1)
+    temperature: float = Field(default=0.1, gt=0)
+    max_substitution: float = Field(default=0.25, ge=0, le=1)
+    max_indel: float = Field(default=0.05, ge=0, le=1)
+    eval_every: int = Field(default=300, ge=1)
+    eval_queries_per_family: int = Field(default=8, ge=1)
+    mixes: list[float] = Field(default_factory=lambda: [0.15, 0.25, 0.35, 0.5])
+    seed: int = 0
+    num_threads: int = Field(default=1, ge=1)
+    name: str = "compact-kmer"
+    version: str = "1"
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _blocks(self) -> CompactTrainConfig:
+        if len(self.block_weights) != len(self.patterns):
+            raise ValueError(f"{len(self.block_weights)} block_weights for "
+                             f"{len(self.patterns)} patterns (expected one per pattern)")
+        if not all(0 < mix <= 1 for mix in self.mixes):
+            raise ValueError(f"mixes {self.mixes} (expected weights in (0, 1])")
+        return self
+
+    def resolve_paths(self, base: Path) -> CompactTrainConfig:
+        """A copy with relative paths made absolute against ``base``."""
+        return self.model_copy(update={
+            key: value if value.is_absolute() else (base / value).resolve()
+            for key, value in (("split_dir", self.split_dir), ("output_dir", self.output_dir))
+        })
+
+    def plain(self) -> dict[str, Any]:
+        """JSON-compatible dict (paths as strings)."""
+        return json.loads(self.model_dump_json())
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig | CompactTrainConfig:
     """Read and validate a YAML (``.yaml``/``.yml``) or TOML (``.toml``) training config.
+
+    A config with ``kind = "compact"`` is a :class:`CompactTrainConfig`; any other is a
+    :class:`TrainConfig` (the homology head).
 
     Arguments:
         path: the config file.
@@ -196,8 +274,10 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, found {type(values)}")
     values.update({key: value for key, value in overrides.items() if value is not None})
+    schema: type[TrainConfig] | type[CompactTrainConfig] = (
+        CompactTrainConfig if values.get("kind") == "compact" else TrainConfig)
     try:
-        config = TrainConfig.model_validate(values)
+        config = schema.model_validate(values)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in item['loc']) or '(top)'}: {item['msg']} "

@@ -31,8 +31,14 @@ examples:
   # two processes with DDP (gloo on CPU, NCCL on GPUs)
   torchrun --nproc_per_node 2 -m rinalmo_search train --config train.yaml
 
+  # the shipped compact-kmer model, retrained (its split: data prepare --mmseqs-k 0)
+  rinalmo-search train --config training/configs/compact-kmer.toml --split-dir data/split \
+      --output-dir runs/compact-kmer
+
 outputs (in output_dir): metrics.tsv (per epoch: loss, val_loss, val_map, val_top1),
-checkpoint-last.pt (resume state), model.pt (lowest validation loss; config and split inside)
+checkpoint-last.pt (resume state), model.pt (lowest validation loss; config and split inside).
+A config with kind = "compact" trains the compact model instead: model.npz (best validation
+stage-1 AP over steps and view mixes) and validation.json (the table it chose from).
 """
 
 
@@ -71,8 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``train``."""
-    from rinalmo_search.training.config import load_config
-    from rinalmo_search.training.trainer import train
+    from rinalmo_search.training.config import CompactTrainConfig, load_config
 
     overrides: dict[str, object] = {"epochs": args.epochs}
     if args.output_dir:
@@ -82,6 +87,15 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides["progress"] = False
     config = load_config(args.config, **overrides)
+    if isinstance(config, CompactTrainConfig):
+        from rinalmo_search.training.compact import train_compact
+
+        compact = train_compact(config)
+        log.info("done: validation AP %.4f at learned weight %.2f; model %s",
+                 compact.validation_ap, compact.learned_weight, compact.model_path)
+        return 0
+    from rinalmo_search.training.trainer import train
+
     result = train(config, restart=args.restart)
     if result.history:
         last = result.history[-1]

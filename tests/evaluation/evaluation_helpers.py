@@ -7,16 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.simulate import mutate
 
 RFAM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rfam"
-
-
-def mutate(sequence: str, rng: np.random.Generator, rate: float) -> str:
-    """Substitute each position with probability ``rate``."""
-    letters = list(sequence)
-    for i in np.flatnonzero(rng.random(len(letters)) < rate):
-        letters[i] = "ACGU"[int(rng.integers(4))]
-    return "".join(letters)
 
 
 def synthetic_records(
@@ -31,7 +24,7 @@ def synthetic_records(
         clan = "CL00001" if f < 2 else "NA"
         for m in range(members + (f % 3) * 2):
             records.append(SequenceRecord(
-                id=f"s{f}_{m}/1-{length}", sequence=mutate(ancestor, rng, 0.15),
+                id=f"s{f}_{m}/1-{length}", sequence=mutate(ancestor, rng, rate=0.15),
                 description=f"{family} {clan} fam{f}", family=family,
                 clan="" if clan == "NA" else clan,
             ))

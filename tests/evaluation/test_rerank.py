@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from evaluation_helpers import mutate
 
 from rinalmo_search.errors import ConfigError, InputError
 from rinalmo_search.hits import Hit
@@ -18,6 +17,7 @@ from rinalmo_search.rerank import (
     sw_scores,
 )
 from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.simulate import mutate
 
 
 def test_sw_scores_by_hand() -> None:
@@ -46,7 +46,7 @@ def test_rerank_puts_the_homolog_first() -> None:
     rng = np.random.default_rng(3)
     query = "".join(rng.choice(list("ACGU"), size=120))
     decoys = ["".join(rng.choice(list("ACGU"), size=120)) for _ in range(5)]
-    homolog = mutate(query, rng, 0.2)
+    homolog = mutate(query, rng, rate=0.2)
     hits = _hits([*decoys, homolog], [0.9, 0.85, 0.8, 0.75, 0.7, 0.5])  # homolog last by cosine
     (ranked,) = rerank([SequenceRecord("q", query)], [hits], method="sw")
     assert ranked[0].target_id == "t5"
@@ -60,7 +60,7 @@ def test_rerank_none_keeps_order_and_threads_agree() -> None:
     rng = np.random.default_rng(4)
     queries = [SequenceRecord(f"q{i}", "".join(rng.choice(list("ACGU"), size=80)))
                for i in range(4)]
-    lists = [_hits([mutate(q.sequence, rng, 0.3) for _ in range(6)],
+    lists = [_hits([mutate(q.sequence, rng, rate=0.3) for _ in range(6)],
                    [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]) for q in queries]
     kept = rerank(queries, [list(h) for h in lists], method="none")
     assert [[h.target_id for h in hs] for hs in kept] == [[f"t{i}" for i in range(6)]] * 4
