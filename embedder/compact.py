@@ -7,8 +7,9 @@ and normalised. Two views of those features are concatenated into the 512-d vect
 * a fixed random projection of the weighted spectra (an alignment-free composition similarity,
   like the ``kmer`` baseline but over several patterns), and
 * a learned linear projection trained with the supervised contrastive loss on the training
-  families of our split, with divergence-mimicking augmentation (substitutions, compensatory-like
-  paired changes, insertions and deletions) — see ``bench/model_search.py`` and the model card.
+  families of our split, with divergence-mimicking augmentation (random substitutions, short
+  insertions and deletions) — see :mod:`rinalmo_search.training.compact` and the
+  model card.
 
 Cosine similarity of two vectors is then ``w_fixed * cos_fixed + w_learned * cos_learned``
 (each view is unit-normalised and scaled by the square root of its weight). Features are built
@@ -272,6 +273,18 @@ def save_compact(
     with open(partial, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
         np.savez(handle, **arrays)
     partial.replace(path)
+
+
+def update_compact_metadata(path: str | Path, entries: dict[str, Any]) -> None:
+    """Add or replace top-level metadata entries of a compact model file (e.g. the re-ranker's
+    calibration); the config and weights are written back unchanged (float16 round trip).
+
+    Raises:
+        ConfigError: missing file, or not a compact model file.
+    """
+    model = load_compact(path)
+    save_compact(path, model.config, model._learned, name=model.info.name,
+                 version=model.info.version, metadata={**model.metadata, **entries})
 
 
 def is_compact_file(path: str | Path) -> bool:

@@ -183,6 +183,26 @@ def save_model_file(
     return path
 
 
+def update_model_metadata(path: str | Path, entries: dict[str, Any]) -> None:
+    """Add or replace top-level metadata entries of a model file (e.g. the re-ranker's
+    calibration), rewriting it atomically; weights are untouched.
+
+    Raises:
+        InferenceError: unreadable, or not this format.
+    """
+    load_model_file(path)  # checks the format
+    path = Path(path)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload["metadata"] = {**dict(payload.get("metadata") or {}), **entries}
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, temp)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
 def load_model_file(path: str | Path) -> ModelFile:
     """Read a model file.
 

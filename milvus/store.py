@@ -9,8 +9,10 @@ collection (``rinalmo_search_v1``, ``_v2``, ...), so a rebuilt index can be swap
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -22,9 +24,10 @@ import numpy as np
 from pymilvus import MilvusClient, MilvusException
 from rinalmo_search.embedder import ModelInfo
 
+from rinalmo_search.config import mask_secrets, mask_uri
 from rinalmo_search.errors import ConfigError, StoreError
 from rinalmo_search.hits import Hit
-from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.seqio import SequenceRecord, cannot_write_in
 
 from . import schema as S
 from .inspect import (
@@ -56,6 +59,8 @@ DEFAULT_CONSISTENCY = "Bounded"
 HIT_FIELDS = (S.SEQUENCE, S.FAMILY, S.CLAN)
 #: Ids per primary-key lookup.
 LOOKUP_BATCH = 1000
+#: Stored scalar fields a search filter may use (named in messages about a bad filter).
+_FILTER_FIELDS = (S.ID, S.FAMILY, S.CLAN, S.LENGTH, S.SOURCE)
 
 
 #: Open stores per Milvus Lite path in this process (the embedded server is shared).
@@ -74,6 +79,78 @@ def _release_lite(path: str) -> None:
     except ImportError:  # another Milvus Lite release without this hook: freed at exit
         return
     server_manager_instance.release_server(path)
+
+
+def _check_lite_path(path: Path, *, create: bool) -> None:
+    """Say what is wrong with a Milvus Lite path before Milvus Lite fails with a vague message.
+
+    Milvus Lite 3 keeps a database in a folder (``LOCK``, ``collections/``, ...), writes to it
+    even to search it (it takes a lock and replays its log), and lets one process open it.
+
+    Raises:
+        StoreError: ``path`` is a file or a foreign folder, is missing and ``create`` is
+            false, cannot be written, or another process holds it.
+    """
+    if not path.exists():
+        if not create:
+            raise StoreError(
+                f"No database at {path} (check --db; 'rinalmo-search index FASTA --db {path}' "
+                "creates one)"
+            )
+        existing = path.parent
+        while not existing.exists():
+            existing = existing.parent
+        reason = cannot_write_in(existing)
+        if reason:
+            raise StoreError(
+                f"Cannot create a Milvus Lite database at {path}: cannot write in {existing} "
+                f"({reason})"
+            )
+        return
+    if not path.is_dir():
+        raise StoreError(
+            f"{path} is a file, not a Milvus Lite database (Milvus Lite 3 keeps a database in "
+            "a folder); give --db a new path or an existing database"
+        )
+    lock = path / "LOCK"
+    if not lock.exists():
+        if not any(path.iterdir()):
+            if not create:
+                raise StoreError(f"No database at {path} (an empty folder)")
+        elif not (path / "collections").is_dir():
+            raise StoreError(
+                f"{path} is a folder but not a Milvus Lite database (no LOCK file or "
+                "collections/ in it); give --db another path"
+            )
+        reason = cannot_write_in(path)
+        if reason:
+            raise StoreError(_read_only_message(path, reason))
+        return
+    try:
+        descriptor = os.open(lock, os.O_RDWR)
+    except OSError as error:
+        raise StoreError(_read_only_message(path, error.strerror or str(error))) from None
+    try:
+        if str(path.resolve()) not in _LITE_USERS:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"Cannot open Milvus Lite file {str(path)!r}: another process is using it "
+                    "(a Milvus Lite database can be opened by one process at a time; use a "
+                    "Milvus server for concurrent access)"
+                ) from None
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
+def _read_only_message(path: Path, reason: str) -> str:
+    return (
+        f"Cannot write to Milvus Lite database {path} ({reason}): Milvus Lite must write to a "
+        "database to open it, even to search it, so a read-only one cannot be used; copy it "
+        "to a writable folder (cp -r) or serve it from a Milvus server"
+    )
 
 
 def is_server_uri(uri: str) -> bool:
@@ -107,7 +184,8 @@ class VectorStore:
 
     Arguments:
         uri: a Milvus Lite path ending in ``.db`` (parent folders are created), or a server
-            URI such as ``http://127.0.0.1:19530``.
+            URI such as ``http://127.0.0.1:19530`` (a password in it, as in
+            ``http://user:password@host``, is masked in :attr:`uri` and every message).
         collection: the alias (or plain collection name) to use.
         token: ``user:password`` or an API key for a server; ignored by Milvus Lite.
         index: HNSW parameters for new collections and for searches.
@@ -116,10 +194,14 @@ class VectorStore:
             ``index`` run that has returned wrote; ``Strong`` sees every acknowledged write but
             makes a server wait for its next time tick (~200 ms per call). After this store
             has written, its own reads are ``Strong`` whatever this says.
+        create: whether a missing Milvus Lite database may be created (``False`` for
+            commands that only read: a mistyped path is then an error, not a new database).
 
     Raises:
         ConfigError: invalid collection name or Lite path.
-        StoreError: Milvus could not be opened (e.g. a Lite file held by another process).
+        StoreError: Milvus could not be opened: no database at a Lite path (``create``
+            false), a file, foreign or read-only folder there, a Lite database held by another
+            process, or a server that does not answer (passwords masked in the message).
     """
 
     def __init__(
@@ -130,13 +212,16 @@ class VectorStore:
         token: str = "",
         index: IndexSettings | None = None,
         consistency: str = DEFAULT_CONSISTENCY,
+        create: bool = True,
     ) -> None:
         if not _NAME.match(collection):
             raise ConfigError(
                 f"Invalid collection name {collection!r} (expected letters, digits and '_', "
                 "starting with a letter or '_')"
             )
-        self.uri = str(uri)
+        # messages show the URI with its password masked; the secret goes to the client only
+        connect_uri = str(uri)
+        self.uri = mask_uri(connect_uri)
         self.alias = collection
         self.settings = index or IndexSettings()
         if consistency not in CONSISTENCY_LEVELS:
@@ -145,7 +230,7 @@ class VectorStore:
                 f"(expected one of {', '.join(CONSISTENCY_LEVELS)})"
             )
         self.consistency = consistency
-        self.is_lite = not is_server_uri(self.uri)
+        self.is_lite = not is_server_uri(connect_uri)
         self._model: ModelInfo | None = None
         self._target: str | None = None
         self._loaded = False
@@ -154,29 +239,28 @@ class VectorStore:
         self._dirty = False
         self._wrote = False
         if self.is_lite:
-            path = Path(self.uri).expanduser()
+            path = Path(connect_uri).expanduser()
             if path.suffix != ".db":
                 raise ConfigError(
-                    f"Invalid Milvus Lite path {self.uri!r} (expected a path ending in '.db', "
+                    f"Invalid Milvus Lite path {connect_uri!r} (expected a path ending in '.db', "
                     "or a server URI such as http://127.0.0.1:19530)"
                 )
+            path = path.absolute()
+            _check_lite_path(path, create=create)
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.uri = str(path.resolve())
+            self.uri = connect_uri = str(path.resolve())
         try:
-            self.client = MilvusClient(uri=self.uri, token=token)
+            self.client = MilvusClient(uri=connect_uri, token=token)
             if self.is_lite:
                 _LITE_USERS[self.uri] = _LITE_USERS.get(self.uri, 0) + 1
         except MilvusException as error:
             where = "Milvus Lite file" if self.is_lite else "Milvus server"
-            hint = (
-                " (is another process using it? a Milvus Lite file can be opened by one "
-                "process at a time; use a Milvus server for concurrent access)"
-                if self.is_lite
-                else ""
-            )
-            raise StoreError(f"Cannot open {where} {self.uri!r}: {error.message}{hint}") from error
+            hint = " (-vv shows Milvus Lite's own reason)" if self.is_lite else ""
+            message = f"Cannot open {where} {self.uri!r}: {error.message}{hint}"
+            raise StoreError(mask_secrets(message, token)) from error
         except Exception as error:  # noqa: BLE001 - pymilvus raises bare errors on connect
-            raise StoreError(f"Cannot open Milvus at {self.uri!r}: {error}") from error
+            message = f"Cannot open Milvus at {self.uri!r}: {error}"
+            raise StoreError(mask_secrets(message, token)) from error
 
     # ── lifecycle ───────────────────────────────────────────────────────────────────────
 
@@ -214,6 +298,38 @@ class VectorStore:
     def exists(self) -> bool:
         """Whether the collection (or alias) exists."""
         return self.physical_name() is not None
+
+    def check_filter(self, expression: str) -> None:
+        """Check a filter expression on the collection now, before a long search.
+
+        Does nothing for an empty expression or a missing collection (searching reports it).
+
+        Raises:
+            StoreError: Milvus cannot parse or apply the expression (one line, with the
+                fields that can be filtered on).
+        """
+        if not expression.strip():
+            return
+        target = self.physical_name()
+        if target is None:
+            return
+        self._ensure_loaded(target)
+        # pymilvus logs every refused call with a traceback; this refusal is the answer
+        rpc_log = logging.getLogger("pymilvus.decorators")
+        was_disabled, rpc_log.disabled = rpc_log.disabled, True
+        try:
+            self.client.query(target, filter=expression, output_fields=[S.ID], limit=1)
+        except MilvusException as error:
+            reason = "; ".join(
+                line.strip() for line in str(error.message).splitlines()
+                if line.strip() and line.strip() != "^" and line.strip() != expression.strip()
+            )
+            raise StoreError(
+                f"Invalid filter {expression!r}: {reason} (fields: {', '.join(_FILTER_FIELDS)}; "
+                "e.g. 'clan == \"CL00001\" and length >= 50')"
+            ) from None
+        finally:
+            rpc_log.disabled = was_disabled
 
     def ensure_collection(self, model: ModelInfo) -> None:
         """Create the collection for ``model`` if absent; otherwise check it matches ``model``.

@@ -1,7 +1,8 @@
-"""Search hits and the BLAST-style hits table every search writes.
+"""Search hits and the hits table every search writes.
 
 Columns (tab-separated, header first): ``query_id rank target_id score family clan
 target_length``, then ``embedding_score`` and ``alignment_score`` (empty when no re-ranking ran).
+Missing labels are written as ``NA``; scores with 6 significant digits.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .seqio import atomic_write
+from .seqio import open_output
 
 HIT_COLUMNS = (
     "query_id",
@@ -59,13 +60,13 @@ def _cell(value: object) -> str:
 
 
 def write_hits_tsv(results: Iterable[tuple[str, list[Hit]]], path: str | Path) -> int:
-    """Write ``(query_id, hits)`` pairs as the hits table, atomically.
+    """Write ``(query_id, hits)`` pairs as the hits table, atomically (``-``: standard output).
 
     Returns:
         Number of hit rows written.
     """
     rows = 0
-    with atomic_write(path) as handle:
+    with open_output(path) as handle:
         handle.write("\t".join(HIT_COLUMNS) + "\n")
         for query_id, hits in results:
             for rank, hit in enumerate(hits, start=1):

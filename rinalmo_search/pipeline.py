@@ -7,6 +7,7 @@ Milvus Lite file and a Milvus cluster are interchangeable.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -23,12 +24,16 @@ from .errors import ConfigError
 from .hits import Hit, write_hits_tsv
 from .milvus import VectorStore
 from .rerank import rerank as rerank_hits
-from .seqio import SequenceRecord, write_fasta
+from .seqio import SequenceRecord, atomic_write, write_fasta
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+#: Longest per-query folder name (ASCII characters; file systems allow 255 bytes).
+MAX_FILENAME = 100
+#: The table ``query_id  folder`` written into every ``--fasta-out`` folder.
+QUERY_FOLDERS_FILE = "query_folders.tsv"
 
 
 def open_embedder(settings: Settings) -> Embedder:
@@ -40,11 +45,18 @@ def open_embedder(settings: Settings) -> Embedder:
     return load_embedder(settings.model or DEFAULT_MODEL)
 
 
-def open_store(settings: Settings) -> VectorStore:
-    """The vector store at ``settings.db`` (a Milvus Lite file or a server URI)."""
+def open_store(settings: Settings, *, create: bool = True) -> VectorStore:
+    """The vector store at ``settings.db`` (a Milvus Lite file or a server URI).
+
+    Arguments:
+        settings: where the store is and how to reach it.
+        create: whether a missing Milvus Lite database may be created (false for reads).
+    """
     if not settings.db:
         raise ConfigError("No database given (use --db PATH_OR_URI or RINALMO_SEARCH_DB)")
-    return VectorStore(settings.db, collection=settings.collection, token=settings.milvus_token)
+    return VectorStore(
+        settings.db, collection=settings.collection, token=settings.milvus_token, create=create
+    )
 
 
 def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -184,8 +196,48 @@ def search_records(
 
 
 def safe_filename(identifier: str) -> str:
-    """``identifier`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``."""
-    return _UNSAFE_FILENAME.sub("_", identifier) or "_"
+    """A file name made from ``identifier`` that stays inside its folder.
+
+    Characters outside ``[A-Za-z0-9._-]`` become ``_``, and so does a leading ``.`` (never
+    ``.``, ``..`` or a hidden name); a name longer than :data:`MAX_FILENAME` characters is cut
+    and ends in ``_`` and 8 hex digits of the SHA-1 of the whole identifier. Distinct ids can
+    still give one name (``q/1``, ``q_1``): :func:`query_folder_names` resolves that.
+    """
+    name = _UNSAFE_FILENAME.sub("_", identifier)
+    if name.startswith("."):
+        name = "_" + name[1:]
+    if len(name) > MAX_FILENAME:
+        name = f"{name[: MAX_FILENAME - 9]}_{_short_hash(identifier)}"
+    return name or "_"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+
+
+def query_folder_names(ids: Sequence[str]) -> dict[str, str]:
+    """One distinct folder name per id, safe on any file system (see :func:`safe_filename`).
+
+    An id that is a safe name already keeps it; another id whose safe name is taken (also when
+    only the case differs, for case-insensitive file systems) gets ``_`` and a hash of the id
+    appended. :data:`QUERY_FOLDERS_FILE` is never a folder name.
+
+    Returns:
+        id → folder name, in the order of ``ids``.
+    """
+    taken = {QUERY_FOLDERS_FILE.casefold()}
+    names: dict[str, str] = {}
+    unique = list(dict.fromkeys(ids))
+    for identifier in sorted(unique, key=lambda i: safe_filename(i) != i):
+        base = name = safe_filename(identifier)
+        attempt = 0
+        while name.casefold() in taken:
+            attempt += 1
+            suffix = _short_hash(identifier if attempt == 1 else f"{identifier}\0{attempt}")
+            name = f"{base[: MAX_FILENAME - len(suffix) - 1]}_{suffix}"
+        taken.add(name.casefold())
+        names[identifier] = name
+    return {identifier: names[identifier] for identifier in unique}
 
 
 def homolog_records(query: SequenceRecord, hits: Sequence[Hit]) -> list[SequenceRecord]:
@@ -214,16 +266,30 @@ def write_search_outputs(
 ) -> list[Path]:
     """Write the hits table and, with ``fasta_dir``, one ``retrieved_homologs.fasta`` per query.
 
+    The FASTA files go to ``fasta_dir/<folder>/retrieved_homologs.fasta``, one folder per query
+    named by :func:`query_folder_names`, and ``fasta_dir/query_folders.tsv`` (``query_id``,
+    ``folder``) says which folder holds which query.
+
+    Arguments:
+        queries: the query records, in input order.
+        results: each query's hits, best first.
+        hits_tsv: the hits table (``-``: standard output).
+        fasta_dir: the folder of per-query FASTA files, or ``None``.
+
     Returns:
-        Paths of the FASTA files written (``fasta_dir/<safe query id>/retrieved_homologs.fasta``).
+        Paths of the FASTA files written, in query order.
     """
     write_hits_tsv(
         ((query.id, hits) for query, hits in zip(queries, results, strict=True)), hits_tsv
     )
     written: list[Path] = []
     if fasta_dir is not None:
+        folders = query_folder_names([query.id for query in queries])
         for query, hits in zip(queries, results, strict=True):
-            path = Path(fasta_dir) / safe_filename(query.id) / "retrieved_homologs.fasta"
+            path = Path(fasta_dir) / folders[query.id] / "retrieved_homologs.fasta"
             write_fasta(homolog_records(query, hits), path)
             written.append(path)
+        with atomic_write(Path(fasta_dir) / QUERY_FOLDERS_FILE) as handle:
+            handle.write("query_id\tfolder\n")
+            handle.writelines(f"{query_id}\t{name}\n" for query_id, name in folders.items())
     return written

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.errors import InputError, StoreError
 from rinalmo_search.pipeline import open_store
+from rinalmo_search.seqio import read_lines
 
 from .common import add_store_options, settings_from_args
 
@@ -82,11 +82,7 @@ def _one_name(args: argparse.Namespace) -> str:
 def _ids(args: argparse.Namespace) -> list[str]:
     ids = list(args.names)
     if args.ids_file:
-        try:
-            text = Path(args.ids_file).read_text(encoding="utf-8")
-        except OSError as error:
-            raise InputError(f"{args.ids_file}: cannot read ids ({error.strerror})") from None
-        ids += [line.strip() for line in text.splitlines() if line.strip()]
+        ids += [line.strip() for _, line in read_lines(args.ids_file, "ids file") if line.strip()]
     if not ids:
         raise InputError("'collection delete' needs ids (arguments or --ids-file), found none")
     return ids
@@ -94,13 +90,14 @@ def _ids(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    with open_store(settings) as store:
+    # every action reads or changes an existing database: a mistyped --db must not create one
+    with open_store(settings, create=False) as store:
         if args.action == "info":
             target = store.physical_name()
             if target is None:
                 raise StoreError(
-                    f"Collection {store.alias!r} does not exist in {settings.db}; create it "
-                    f"with 'rinalmo-search index --db {settings.db} FASTA'"
+                    f"Collection {store.alias!r} does not exist in {store.uri}; create it "
+                    f"with 'rinalmo-search index --db {store.uri} FASTA'"
                 )
             tag, dim = store.stored_model()
             print(f"collection\t{store.alias}")

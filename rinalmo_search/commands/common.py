@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rinalmo_search.config import Settings, load_settings
+from rinalmo_search.errors import ConfigError
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -42,3 +43,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the environment, overridden by whichever options the command defines."""
     names = ("db", "collection", "model", "embedder", "triton_url", "threads", "batch_size")
     return load_settings(**{name: getattr(args, name, None) for name in names})
+
+
+def require_positive(args: argparse.Namespace, *names: str) -> None:
+    """Check that the integer options ``names`` (attribute names) are at least 1 where given.
+
+    Raises:
+        ConfigError: ``Invalid --top-k value 0: expected a positive integer``.
+    """
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            option = f"--{name.replace('_', '-')}"
+            raise ConfigError(f"Invalid {option} value {value}: expected a positive integer")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.config import load_settings
-from rinalmo_search.errors import ConfigError, InputError
-from rinalmo_search.seqio import atomic_write
+from rinalmo_search.errors import ConfigError
+from rinalmo_search.seqio import atomic_write, iter_fasta_as_written
 
 log = logging.getLogger(__name__)
 
@@ -80,56 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def read_raw_fasta(path: str | Path) -> list[tuple[str, str]]:
-    """``(id, sequence)`` of every record, in order, sequences as written (whitespace removed).
-
-    Raises:
-        InputError: unreadable file, text before the first header, a record without sequence.
-    """
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as error:
-        raise InputError(f"{path}: cannot read FASTA file ({error.strerror})") from None
-    records: list[tuple[str, str, int]] = []
-    chunks: list[str] = []
-    for line_no, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
-            continue
-        if text.startswith(">"):
-            if records:
-                records[-1] = (records[-1][0], "".join(chunks), records[-1][2])
-            words = text[1:].split(maxsplit=1)
-            if not words:
-                raise InputError(f"{path}:{line_no}: FASTA header without an identifier")
-            records.append((words[0], "", line_no))
-            chunks = []
-        elif not records:
-            raise InputError(
-                f"{path}:{line_no}: not a FASTA file (expected a '>' header line, "
-                f"found {text[:40]!r})"
-            )
-        else:
-            chunks.append("".join(text.split()))
-    if not records:
-        raise InputError(f"{path}: empty file (expected FASTA records)")
-    records[-1] = (records[-1][0], "".join(chunks), records[-1][2])
-    for record_id, sequence, line_no in records:
-        if not sequence:
-            raise InputError(f"{path}:{line_no}: record {record_id!r} has no sequence")
-        if not sequence.isascii():
-            raise InputError(f"{path}:{line_no}: record {record_id!r} has non-ASCII characters")
-    return [(record_id, sequence) for record_id, sequence, _ in records]
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from rinalmo_search.embedder import DEFAULT_MODEL, load_embedder
     from rinalmo_search.embedder.local import TorchEmbedder
 
-    records = [record for path in args.fasta for record in read_raw_fasta(path)]
+    records = [record for path in args.fasta for record in iter_fasta_as_written(path)]
     sequences = [sequence for _, sequence in records]
     settings = load_settings()
     options: dict[str, object] = {

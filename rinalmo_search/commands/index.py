@@ -6,9 +6,10 @@ import argparse
 import logging
 
 from rinalmo_search.cli import HelpFormatter
+from rinalmo_search.config import mask_uri
 from rinalmo_search.errors import InputError
 from rinalmo_search.pipeline import index_records, open_embedder, open_store
-from rinalmo_search.seqio import atomic_write, read_fasta, read_labels
+from rinalmo_search.seqio import check_output, display_name, open_output, read_fasta, read_labels
 
 from .common import add_model_options, add_store_options, settings_from_args
 
@@ -31,8 +32,15 @@ examples:
   # a Milvus server (token from $RINALMO_SEARCH_MILVUS_TOKEN)
   rinalmo-search index seqs.fasta --db http://milvus.example.org:19530 --collection rfam
 
+  # a compressed file, or sequences from a pipe
+  zcat big.fa.gz | rinalmo-search index - --db rna.db --report counts.tsv
+
 labels: a FASTA header of the form '>ID RF00005 CL00001 ...' (Rfam accession, then clan accession
 or NA) labels the record; --labels TSV (columns: id family clan, header optional) overrides it.
+
+inputs: FASTA and labels files may be gzip-compressed or '-' (standard input), UTF-8 (a
+byte-order mark is ignored; other bytes stop with the file and line). --report is checked
+for writability before anything is stored.
 """
 
 
@@ -63,7 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--drop-previous", action="store_true", help="with --new-version: drop the old version"
     )
     parser.add_argument("--batch-size", type=int, metavar="N", help="sequences embedded per batch")
-    parser.add_argument("--report", metavar="FILE", help="also write the run's counts as TSV")
+    parser.add_argument(
+        "--report", metavar="FILE", help="also write the run's counts as TSV ('-': stdout)"
+    )
     add_store_options(parser)
     add_model_options(parser)
     parser.set_defaults(handler=run)
@@ -71,12 +81,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if args.report:
+        inputs = [*args.fasta, *([args.labels] if args.labels else [])]
+        check_output(args.report, option="--report", inputs=inputs)
     records = read_fasta(args.fasta)
     if args.labels:
         labels = read_labels(args.labels)
         unknown = [record.id for record in records if record.id not in labels]
         if len(unknown) == len(records):
-            raise InputError(f"{args.labels}: none of the {len(records)} FASTA ids has a label")
+            raise InputError(
+                f"{display_name(args.labels)}: none of the {len(records)} FASTA ids has a label"
+            )
         for record in records:
             record.family, record.clan = labels.get(record.id, (record.family, record.clan))
     with open_embedder(settings) as embedder, open_store(settings) as store:
@@ -90,12 +105,13 @@ def run(args: argparse.Namespace) -> int:
             drop_previous=args.drop_previous,
             progress=not args.quiet,
         )
-    log.info("%s: %s", settings.db, report.summary())
+    database = mask_uri(settings.db)
+    log.info("%s: %s", database, report.summary())
     if args.report:
-        with atomic_write(args.report) as handle:
+        with open_output(args.report) as handle:
             handle.write("database\tcollection\tmodel\tread\tadded\ttotal\tseconds\n")
             handle.write(
-                f"{settings.db}\t{settings.collection}\t{report.model}\t{report.n_input}\t"
+                f"{database}\t{settings.collection}\t{report.model}\t{report.n_input}\t"
                 f"{report.n_new}\t{report.n_total}\t{report.seconds:.2f}\n"
             )
     return 0

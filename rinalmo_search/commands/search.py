@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 
 from rinalmo_search.cli import HelpFormatter
-from rinalmo_search.pipeline import open_embedder, open_store, search_records, write_search_outputs
+from rinalmo_search.errors import ConfigError
+from rinalmo_search.hits import Hit
+from rinalmo_search.pipeline import (
+    QUERY_FOLDERS_FILE,
+    open_embedder,
+    open_store,
+    search_records,
+    write_search_outputs,
+)
 from rinalmo_search.rerank import DEFAULT_RERANK, RERANK_METHODS
-from rinalmo_search.seqio import read_fasta
+from rinalmo_search.seqio import STDIO, SequenceRecord, check_output, read_fasta
 
-from .common import add_model_options, add_store_options, settings_from_args
+from .common import add_model_options, add_store_options, require_positive, settings_from_args
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = """\
+#: Stage-1 hits re-ranked per query when --candidates is not given.
+DEFAULT_CANDIDATES = 1000
+
+EXAMPLES = f"""\
 examples:
   # top 100 hits per query as a table, plus one FASTA of homologs per query
   rinalmo-search search query.fasta --db rna.db --out hits.tsv --fasta-out homologs/
@@ -26,15 +39,29 @@ examples:
   # embedding ranking only (stage 1), cosine similarity as the score
   rinalmo-search search query.fasta --db rna.db --out hits.tsv --rerank none
 
+  # a compressed query file, the table on standard output
+  rinalmo-search search queries.fa.gz --db rna.db --out - | sort -k4,4gr | head
+  cat q.fa | rinalmo-search search - --db rna.db --out hits.tsv
+
 two stages: the query's vector retrieves --candidates nearest neighbours (HNSW, cosine); with
 --rerank sw each is aligned to the query (Smith-Waterman) and the two scores are merged into one
 calibrated score (probability of being in the query's family), which ranks the --top-k hits.
 
-outputs:
+inputs: FASTA, plain or gzip-compressed, or '-' for standard input; UTF-8 (a byte-order mark
+is ignored; other bytes stop with the file and line).
+
+outputs (checked before the search starts; the query file is never overwritten):
   HITS.tsv   tab-separated, header first: query_id rank target_id score family clan
-             target_length embedding_score alignment_score
-  DIR/<query_id>/retrieved_homologs.fasta   the query first, then the hits in rank order
-             (characters of the id outside [A-Za-z0-9._-] become '_' in the folder name)
+             target_length embedding_score alignment_score ('-': standard output)
+  DIR/<folder>/retrieved_homologs.fasta   the query first, then the hits in rank order
+  DIR/{QUERY_FOLDERS_FILE}   query_id -> folder, one row per query
+             a folder is the query id with characters outside [A-Za-z0-9._-] and a leading
+             '.' made '_', cut to 100 characters; when two ids would share a folder (q/1 and
+             q_1, or Q1 and q1) or the name was cut, '_' and 8 hex digits of the id's SHA-1
+             are appended, so no two queries share a folder and none lands outside DIR
+
+warnings: an empty collection, queries without hits, and queries too short for the model
+(a zero vector: their hits are arbitrary) are reported on standard error.
 """
 
 
@@ -48,9 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("query", metavar="QUERY_FASTA", help="FASTA file of query sequences")
-    parser.add_argument("--out", required=True, metavar="HITS.tsv", help="hits table to write")
     parser.add_argument(
-        "--fasta-out", metavar="DIR", help="write DIR/<query>/retrieved_homologs.fasta"
+        "--out", required=True, metavar="HITS.tsv", help="hits table to write ('-': stdout)"
+    )
+    parser.add_argument(
+        "--fasta-out",
+        metavar="DIR",
+        help=f"write DIR/<folder>/retrieved_homologs.fasta per query and DIR/{QUERY_FOLDERS_FILE}",
     )
     parser.add_argument("--top-k", type=int, default=100, metavar="K", help="hits per query")
     parser.add_argument("--min-score", type=float, metavar="S", help="drop hits scoring below S")
@@ -70,9 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--candidates",
         type=int,
-        default=1000,
         metavar="N",
-        help="with --rerank, stage-1 hits re-scored per query",
+        help=f"with --rerank, stage-1 hits re-scored per query (default: {DEFAULT_CANDIDATES}; "
+        "at least --top-k are)",
     )
     parser.add_argument("--threads", type=int, metavar="N", help="threads for re-ranking")
     add_store_options(parser)
@@ -81,9 +112,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_positive(args, "top_k", "candidates")
     settings = settings_from_args(args)
+    _check_outputs(args)
+    candidates = _candidates(args)
     queries = read_fasta(args.query)
-    with open_embedder(settings) as embedder, open_store(settings) as store:
+    with open_embedder(settings) as embedder, open_store(settings, create=False) as store:
+        store.check_filter(args.filter)
         results = search_records(
             queries,
             store,
@@ -92,11 +127,82 @@ def run(args: argparse.Namespace) -> int:
             min_score=args.min_score,
             filter=args.filter,
             rerank=args.rerank,
+            candidates=candidates,
             threads=settings.threads,
         )
-    fasta_files = write_search_outputs(queries, results, args.out, args.fasta_out)
+        empty = not any(results) and store.count() == 0
+        if empty:
+            log.warning(
+                "Collection %r in %s holds no sequences, so no query has hits; add some with "
+                "'rinalmo-search index FASTA --db %s'",
+                store.alias,
+                store.uri,
+                store.uri,
+            )
+        model = embedder.info.tag
+    if not empty:
+        _warn_about_results(queries, results, model, args)
+    write_search_outputs(queries, results, args.out, args.fasta_out)
     n_hits = sum(len(hits) for hits in results)
-    log.info("%d queries, %d hits → %s", len(queries), n_hits, args.out)
-    if fasta_files:
-        log.info("homolog FASTA files in %s", args.fasta_out)
+    where = "standard output" if args.out == STDIO else args.out
+    log.info("%d queries, %d hits → %s", len(queries), n_hits, where)
+    if args.fasta_out is not None:
+        log.info(
+            "homolog FASTA files in %s (folders per query: %s)",
+            args.fasta_out,
+            Path(args.fasta_out) / QUERY_FOLDERS_FILE,
+        )
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unwritable outputs and outputs that are the input, before any work."""
+    check_output(args.out, option="--out", inputs=[args.query])
+    if args.fasta_out is not None:
+        check_output(args.fasta_out, option="--fasta-out", folder=True, inputs=[args.query])
+        if args.out != STDIO and Path(args.out).absolute() == Path(args.fasta_out).absolute():
+            raise ConfigError(f"--out and --fasta-out are the same path ({args.out})")
+
+
+def _candidates(args: argparse.Namespace) -> int:
+    """The stage-1 shortlist per query, with a warning where --candidates has no effect."""
+    if args.candidates is None:
+        return DEFAULT_CANDIDATES
+    if args.rerank == "none":
+        log.warning("--candidates is ignored with --rerank none (stage 1 returns --top-k hits)")
+    elif args.candidates < args.top_k:
+        log.warning(
+            "--candidates %d is below --top-k %d: %d candidates are re-ranked per query",
+            args.candidates,
+            args.top_k,
+            args.top_k,
+        )
+    return int(args.candidates)
+
+
+def _warn_about_results(
+    queries: Sequence[SequenceRecord],
+    results: Sequence[list[Hit]],
+    model: str,
+    args: argparse.Namespace,
+) -> None:
+    """Say which queries have no hits, or hits that mean nothing (a zero query vector)."""
+    without = [query.id for query, hits in zip(queries, results, strict=True) if not hits]
+    if without:
+        narrowed = " (narrowed by --filter/--min-score)" if args.filter or args.min_score else ""
+        log.warning(
+            "%d of %d queries have no hits%s: %s",
+            len(without),
+            len(queries),
+            narrowed,
+            ", ".join(repr(i) for i in without[:5]) + (", ..." if len(without) > 5 else ""),
+        )
+    for query, hits in zip(queries, results, strict=True):
+        if hits and all(hit.embedding_score == 0.0 for hit in hits):
+            log.warning(
+                "Query %r (%d nt) is too short for model %s: its vector is zero, so its hits "
+                "are arbitrary",
+                query.id,
+                len(query.sequence),
+                model,
+            )

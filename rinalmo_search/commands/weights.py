@@ -29,6 +29,17 @@ downloaded implicitly.
 """
 
 
+DOWNLOAD_EXAMPLES = """\
+examples:
+  # the 33M-parameter model, then embed with it
+  rinalmo-search weights download micro
+  rinalmo-search embed rna.fasta --checkpoint micro --features backbone --out micro.npy
+
+  # into a chosen folder
+  rinalmo-search weights download giga --dir /data/rinalmo-weights
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "weights",
@@ -41,7 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="action")
     download = actions.add_parser(
-        "download", help="download and verify weights", formatter_class=HelpFormatter
+        "download",
+        help="download and verify weights",
+        description="Download one of the official RiNALMo checkpoints from the authors' Zenodo "
+        "record into the cache folder, check its SHA-256, and print where it went. An existing "
+        "verified file is kept (use --force to fetch it again); an interrupted download leaves "
+        "no partial file under the final name.",
+        epilog=DOWNLOAD_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     download.add_argument("name", choices=("giga", "mega", "micro"), help="which weights")
     download.add_argument("--force", action="store_true", help="download even if present")
