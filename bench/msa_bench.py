@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rinalmo_search.msa.metrics import sum_of_pairs_score
+from rinalmo_search.evaluation.msa_metrics import sum_of_pairs_score
 from rinalmo_search.msa.pipeline import DEFAULT_ROUNDS, align_records
 from rinalmo_search.msa.stockholm import read_stockholm
 from rinalmo_search.seqio import iter_fasta

@@ -6,7 +6,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..msa.evaluate import DEFAULT_FAMILIES, evaluate_msa, summary_table, write_results
+from ..evaluation.msa_benchmark import (
+    DEFAULT_FAMILIES,
+    evaluate_msa,
+    summary_table,
+    write_results,
+)
 from ..msa.mafft import ALIGNERS
 from ..rerank import DEFAULT_RERANK, RERANK_METHODS
 

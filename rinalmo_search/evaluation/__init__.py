@@ -1,1 +1,2 @@
-"""Retrieval evaluation: the protocol, its metrics and the peer tools."""
+"""Evaluation: retrieval (the protocol, its metrics, the peer tools) and MSA quality
+(``msa_metrics``: scores against a reference alignment; ``msa_benchmark``: ``evaluate-msa``)."""

@@ -24,10 +24,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..msa.pipeline import align_records
+from ..msa.stockholm import Stockholm, read_stockholm
 from ..seqio import SequenceRecord, atomic_write, read_fasta
-from .metrics import base_pair_f1, score_alignment, subset
-from .pipeline import align_records
-from .stockholm import Stockholm, read_stockholm
+from .msa_metrics import base_pair_f1, score_alignment, subset
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _blastn(
     queries: list[SequenceRecord], database: list[SequenceRecord], *, top_k: int, threads: int,
     work: Path,
 ) -> dict[str, list[str]]:
-    from ..evaluation.peers import run_peer
+    from .peers import run_peer
 
     # A loose E-value: the comparison is on BLASTn's top-k, as in the issue, not on its cut-off.
     run = run_peer("blastn", queries, database, threads=threads, evalue=10.0, max_hits=top_k,

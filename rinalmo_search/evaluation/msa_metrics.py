@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError
-from .stockholm import GAPS, Stockholm
-from .structure import structure_conservation_index
+from ..msa.stockholm import GAPS, Stockholm
+from ..msa.structure import structure_conservation_index
 
 _OPEN = {"(": ")", "<": ">", "[": "]", "{": "}"}
 _CLOSE = {close: open_ for open_, close in _OPEN.items()}

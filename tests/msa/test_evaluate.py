@@ -9,7 +9,7 @@ import pytest
 
 from rinalmo_search.cli import main
 from rinalmo_search.errors import InputError
-from rinalmo_search.msa.evaluate import (
+from rinalmo_search.evaluation.msa_benchmark import (
     METHODS,
     QueryScores,
     evaluate_msa,
@@ -21,10 +21,13 @@ from rinalmo_search.msa.evaluate import (
 RFAM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rfam"
 FAMILIES = ["RF00057", "RF00042"]  # RyhB (26 seeds), CopA (37 seeds)
 
-pytestmark = pytest.mark.skipif(
-    not (RFAM / "sequences.fasta").is_file(),
-    reason=f"the shared Rfam data is not at {RFAM} (this test reads real seed alignments)",
-)
+pytestmark = [
+    pytest.mark.slow,  # one evaluation takes ~10 s, the CLI test ~7 s
+    pytest.mark.skipif(
+        not (RFAM / "sequences.fasta").is_file(),
+        reason=f"the shared Rfam data is not at {RFAM} (this test reads real seed alignments)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from msa_simulate import simulate_family
 
 from rinalmo_search.errors import InputError
-from rinalmo_search.msa.metrics import (
+from rinalmo_search.evaluation.msa_metrics import (
     base_pair_f1,
     base_pairs,
     column_score,

@@ -7,9 +7,9 @@ from pathlib import Path
 from msa_simulate import ungapped
 
 from rinalmo_search.cli import main
+from rinalmo_search.evaluation.msa_metrics import base_pair_f1, score_alignment
 from rinalmo_search.msa import build_msa
 from rinalmo_search.msa.mafft import xinsi_support
-from rinalmo_search.msa.metrics import base_pair_f1, score_alignment
 from rinalmo_search.msa.stockholm import Stockholm, read_stockholm
 from rinalmo_search.msa.structure import consensus_structure
 

@@ -61,6 +61,7 @@ def test_iupac_codes_and_n_are_kept_as_given(tmp_path: Path, family):
     assert [ungapped(r) for r in alignment.rows] == [seq for _, seq in records]
 
 
+@pytest.mark.slow  # ~7 s
 def test_very_long_sequences_get_a_larger_mxsize(tmp_path: Path):
     # cmalign's own limit is 1028 MB per thread; we pass --mxsize from the available memory
     # (never below 1028) rather than splitting long sequences, which would cut the structure.
