@@ -22,7 +22,6 @@ import logging
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -99,17 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _version(command: list[str]) -> str:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return "not found"
-    for line in (done.stdout + done.stderr).splitlines():
-        if any(ch.isdigit() for ch in line):
-            return line.strip("# ").strip()[:60]
-    return "?"
-
-
 def machine() -> dict[str, object]:
     """What the numbers were measured on."""
     cpu = platform.processor() or ""
@@ -127,9 +115,9 @@ def machine() -> dict[str, object]:
                        f"Python {platform.python_version()}, load average {load[0]:.1f} at start",
         "cores": cores, "cpu": cpu, "load_at_start": load,
         "versions": {
-            "blastn": _version(["blastn", "-version"]),
-            "mmseqs": _version(["mmseqs", "version"]),
-            "nhmmer": _version(["nhmmer", "-h"]),
+            "blastn": peer_version("blastn"),
+            "mmseqs": peer_version("mmseqs"),
+            "nhmmer": peer_version("nhmmer"),
             "cmsearch": peer_version(SINGLE_CM),
         },
     }

@@ -206,32 +206,41 @@ def run_tool(
     return subprocess.CompletedProcess(argv, code, stdout, stderr)
 
 
-_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+_NUMBER = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+
+
+def _version_probe(program: str) -> tuple[list[str], re.Pattern[str]]:
+    """How ``program`` tells its version: the arguments, and where the version is in its output."""
+    if program.startswith("mafft"):
+        return ["--version"], _NUMBER  # "v7.505 (2022/Apr/10)"
+    if program.startswith("cm"):
+        return ["-h"], re.compile(r"INFERNAL\s+(\S+)")  # "# INFERNAL 1.1.4 (Dec 2020)"
+    if program.startswith(("nhmmer", "hmm", "jackhmmer", "phmmer")):
+        return ["-h"], re.compile(r"HMMER\s+(\S+)")  # "# HMMER 3.3.2 (Nov 2020); ..."
+    if program == "mmseqs":
+        return ["version"], re.compile(r"^\s*(\S+)")  # "14-7e284+ds-1+b2"
+    return ["-version"], _NUMBER  # BLAST+: "blastn: 2.12.0+"
 
 
 @functools.cache
 def tool_version(name: str) -> str:
-    """Version string of an external program, ``"unknown"`` when it cannot be told.
+    """Version of an external program (e.g. ``"2.12.0"`` for blastn), ``"unknown"`` when it
+    cannot be told: the project's one version probe.
+
+    Arguments:
+        name: the program, on ``PATH`` or as a path.
 
     Raises:
-        ToolError: the program is not on ``PATH``.
+        ToolError: the program is not found.
     """
-    path = find_tool(name)
-    if name.startswith("mafft"):
-        probe = [path, "--version"]
-    elif name.startswith("cm") or name in ("nhmmer", "hmmbuild"):
-        probe = [path, "-h"]
-    else:
-        probe = [path, "-version"]
+    path = find_tool(name) if "/" not in name else name
+    arguments, pattern = _version_probe(Path(name).name)
     try:
-        result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+        _, out, err = _run([path, *arguments], cwd=None, stdout=subprocess.PIPE, timeout=30,
+                           input_text=None)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    text = (result.stdout or "") + (result.stderr or "")
-    if name.startswith("cm"):
-        match = re.search(r"INFERNAL\s+(\S+)", text)
-    else:
-        match = _VERSION.search(text)
+    match = pattern.search(out + err)
     return match.group(1) if match else "unknown"
 
 

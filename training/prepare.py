@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -30,7 +29,7 @@ import numpy as np
 
 from rinalmo_search.errors import ConfigError, InputError, ToolError
 from rinalmo_search.seqio import SequenceRecord, atomic_write, read_fasta, write_fasta
-from rinalmo_search.tools import run_tool
+from rinalmo_search.tools import run_tool, tool_version
 
 from .rfam import Family, RfamData, load_rfam_dir
 
@@ -147,8 +146,7 @@ def mmseqs_version(executable: str = "mmseqs") -> str:
             f"MMseqs2 not found ({executable!r} is not on PATH); install it (e.g. "
             "'apt-get install mmseqs2' or 'conda install -c bioconda mmseqs2') or use --dedup exact"
         )
-    result = subprocess.run([path, "version"], capture_output=True, text=True, check=False)
-    return result.stdout.strip()
+    return tool_version(path)
 
 
 def _dedup_exact(records: list[SequenceRecord]) -> list[SequenceRecord]:

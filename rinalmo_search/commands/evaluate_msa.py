@@ -74,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``evaluate-msa``."""
     from ..errors import ConfigError
+    from ..tools import sigterm_raises
 
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     if not families:
@@ -84,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"Invalid '{name}' value: {value} (expected a positive integer)")
     if args.background < 0:
         raise ConfigError(f"Invalid 'background' value: {args.background} (expected >= 0)")
-    results = evaluate_msa(
-        args.rfam, families=families, queries_per_family=args.queries_per_family,
-        background=args.background, top_k=args.top_k, model=args.model, rerank=args.rerank,
-        threads=args.threads,
-        aligner=args.aligner, seed=args.seed,
-    )
+    with sigterm_raises():  # SIGTERM, like Ctrl-C, stops the programs and removes temp folders
+        results = evaluate_msa(
+            args.rfam, families=families, queries_per_family=args.queries_per_family,
+            background=args.background, top_k=args.top_k, model=args.model, rerank=args.rerank,
+            threads=args.threads, aligner=args.aligner, seed=args.seed,
+        )
     if args.out is not None:
         write_results(results, args.out)
         log.info("per-query scores written to %s", args.out)

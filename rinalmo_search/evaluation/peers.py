@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -36,7 +34,7 @@ from pathlib import Path
 
 from rinalmo_search.errors import ToolError
 from rinalmo_search.seqio import SequenceRecord, read_fasta
-from rinalmo_search.tools import run_tool
+from rinalmo_search.tools import run_tool, tool_version
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ class PeerRun:
         stages: stage → wall seconds: ``index`` (database preparation), ``search``, and for
             :data:`SINGLE_CM` ``build`` (fold, cmbuild, cmcalibrate of every query).
         threads: threads the tool was given.
-        version: the tool's version line.
+        version: the tool's version (:func:`~rinalmo_search.tools.tool_version`).
     """
 
     name: str
@@ -75,15 +73,6 @@ class PeerRun:
     def prepare_seconds(self) -> float:
         """Wall time of the database preparation alone."""
         return self.stages.get("index", 0.0)
-
-
-def _version(command: Sequence[str]) -> str:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return "not found"
-    text = (done.stdout or done.stderr).splitlines()
-    return next((line.strip("# ") for line in text if re.search(r"\d+\.\d+", line)), "")
 
 
 def _write(records: Sequence[SequenceRecord], path: Path, prefix: str) -> dict[str, str]:
@@ -251,17 +240,20 @@ def _single_cm(work: Path, threads: int, evalue: float, max_hits: int, *,
     return rows, {"index": 0.0, "build": build}
 
 
-_RUNNERS: dict[str, tuple[_Runner, list[str]]] = {
-    "blastn": (_blastn, ["blastn", "-version"]),
-    "nhmmer": (_nhmmer, ["nhmmer", "-h"]),
-    "mmseqs": (_mmseqs, ["mmseqs", "version"]),
-    SINGLE_CM: (_single_cm, ["cmsearch", "-h"]),
+_RUNNERS: dict[str, tuple[_Runner, str]] = {
+    "blastn": (_blastn, "blastn"),
+    "nhmmer": (_nhmmer, "nhmmer"),
+    "mmseqs": (_mmseqs, "mmseqs"),
+    SINGLE_CM: (_single_cm, "cmsearch"),
 }
 
 
 def peer_version(name: str) -> str:
-    """The version line of peer ``name``'s tool (``"not found"`` when it is not installed)."""
-    return _version(_RUNNERS[name][1])
+    """The version of peer ``name``'s tool (``"not found"`` when it is not installed)."""
+    try:
+        return tool_version(_RUNNERS[name][1])
+    except ToolError:
+        return "not found"
 
 
 def run_peer(
@@ -293,9 +285,9 @@ def run_peer(
     """
     if name not in _RUNNERS:
         raise ToolError(f"Unknown peer {name!r} (expected one of {', '.join(ALL_PEERS)})")
-    runner, version_command = _RUNNERS[name]
-    if shutil.which(version_command[0]) is None:
-        raise ToolError(f"{version_command[0]}: program not found on PATH (needed for peer {name})")
+    runner, program = _RUNNERS[name]
+    if shutil.which(program) is None:
+        raise ToolError(f"{program}: program not found on PATH (needed for peer {name})")
     scratch = tempfile.TemporaryDirectory(prefix=f"eval-{name}-", dir=workdir)
     with scratch as folder:
         work = Path(folder)
@@ -308,4 +300,4 @@ def run_peer(
     stages["search"] = seconds - sum(stages.values())
     hits = _collect(rows, query_names, target_names, max_hits)
     log.info("%s: %d queries in %.1f s (%d threads)", name, len(queries), seconds, threads)
-    return PeerRun(name, hits, stages, threads, _version(version_command))
+    return PeerRun(name, hits, stages, threads, tool_version(program))
