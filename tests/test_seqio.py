@@ -110,3 +110,89 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path: Path) -> None:
         os.umask(umask)
     # the module read the process umask at import; CI and users run with 022 or 002
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 in (0o644, 0o664)
+
+
+def test_gzip_bom_and_crlf_read_like_plain_text(tmp_path: Path) -> None:
+    import gzip
+
+    text = b"\xef\xbb\xbf>a RF00005 CL00001\r\nAC-GU\r\n>b\r\nGGG\r\n"
+    plain = tmp_path / "plain.fa"
+    plain.write_bytes(text)
+    packed = tmp_path / "packed.txt"  # recognised by its bytes, not its name
+    packed.write_bytes(gzip.compress(text))
+    for path in (plain, packed):
+        records = read_fasta(path)
+        assert [(r.id, r.sequence, r.family) for r in records] == [
+            ("a", "ACGU", "RF00005"), ("b", "GGG", "")
+        ]
+        assert records[1].source == f"{path}:3"
+
+
+def test_dash_reads_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b">a\nACGU\n>b\nAC!\n")))
+    with pytest.raises(InputError, match=r"^<stdin>:4: invalid residue '!' in record 'b'"):
+        read_fasta("-")
+
+
+def test_non_utf8_bytes_name_file_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.fa"
+    path.write_bytes(b">ok\nACGU\n>caf\xe9 desc\nACGU\n")
+    with pytest.raises(InputError, match=rf"^{path}:3: not UTF-8 text \(byte 0xe9 at column 5\)"):
+        read_fasta(path)
+    labels = tmp_path / "labels.tsv"
+    labels.write_bytes(b"a\tRF1\n\x00\xff\xfe\n")
+    with pytest.raises(InputError, match=rf"^{labels}:2: not UTF-8 text"):
+        read_labels(labels)
+
+
+def test_truncated_gzip_is_an_input_error(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "cut.fa.gz"
+    path.write_bytes(gzip.compress(b">a\n" + b"ACGU" * 5000 + b"\n")[:60])
+    with pytest.raises(InputError, match=rf"^{path}:\d+: damaged or truncated gzip data"):
+        read_fasta(path)
+
+
+def test_sequences_as_written_keep_gaps_and_codes(tmp_path: Path) -> None:
+    from rinalmo_search.seqio import iter_fasta_as_written
+
+    path = write(tmp_path, ">a\nac-GU\nNN.x\n>b\nU\n")
+    assert list(iter_fasta_as_written(path)) == [("a", "ac-GUNN.x"), ("b", "U")]
+    bad = write(tmp_path, ">a\nACGÜ\n", "bad.fa")
+    with pytest.raises(InputError, match=rf"^{bad}:2: record 'a' has non-ASCII characters"):
+        list(iter_fasta_as_written(bad))
+
+
+def test_check_output_refuses_inputs_links_and_wrong_kinds(tmp_path: Path) -> None:
+    import os
+
+    from rinalmo_search.errors import ConfigError
+    from rinalmo_search.seqio import check_output
+
+    source = write(tmp_path, ">a\nACGU\n")
+    (tmp_path / "link.fa").symlink_to(source)
+    os.link(source, tmp_path / "hard.fa")
+    for alias in (source, tmp_path / "link.fa", tmp_path / "hard.fa"):
+        with pytest.raises(ConfigError, match="refusing to overwrite an input"):
+            check_output(alias, option="--out", inputs=[source])
+    with pytest.raises(ConfigError, match=r"^--out .*: is a folder"):
+        check_output(tmp_path, option="--out")
+    with pytest.raises(ConfigError, match=r"^--fasta-out .*: exists and is not a folder"):
+        check_output(source, option="--fasta-out", folder=True)
+    with pytest.raises(ConfigError, match=r"is not a folder"):
+        check_output(source / "x.tsv", option="--out")
+    check_output(tmp_path / "new" / "deeper" / "x.tsv", option="--out", inputs=[source])
+    check_output("-", option="--out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.fa", "in.fasta", "link.fa"]
+
+
+def test_open_output_dash_is_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
+    from rinalmo_search.seqio import open_output
+
+    with open_output("-") as handle:
+        handle.write("x\ty\n")
+    assert capsys.readouterr().out == "x\ty\n"
