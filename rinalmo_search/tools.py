@@ -66,8 +66,14 @@ STOP_GRACE_SECONDS = 2.0
 
 
 class Terminated(KeyboardInterrupt):
-    """The process received SIGTERM (what Galaxy, Slurm and ``kill`` send) inside
-    :func:`sigterm_raises`; handled like Ctrl-C, so ``finally`` blocks and cleanup run."""
+    """The process received SIGTERM (what Galaxy, Slurm and ``kill`` send) or SIGHUP (the
+    terminal went away) inside :func:`sigterm_raises`; handled like Ctrl-C, so ``finally``
+    blocks and cleanup run."""
+
+
+#: Signals :func:`sigterm_raises` turns into :class:`Terminated`. SIGHUP too: programs run in a
+#: session of their own (see :func:`run_tool`), so a closed terminal no longer reaches them.
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -76,24 +82,25 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`Terminated` instead of ending the process at once.
+    """While inside, SIGTERM and SIGHUP raise :class:`Terminated` instead of ending the
+    process at once.
 
-    Python's default SIGTERM action exits without running ``finally`` blocks, which leaves
+    Python's default action for them exits without running ``finally`` blocks, which leaves
     temporary folders behind and child programs running. Only the main thread can set signal
-    handlers; elsewhere, or when a handler is already set (e.g. by an outer call), this does
-    nothing.
+    handlers; elsewhere this does nothing, and a signal whose handler is already set (by an
+    outer call, or ignored as under ``nohup``) is left alone.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    taken = [s for s in _ENDING_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
+    for signum in taken:
+        signal.signal(signum, _raise_terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def _stop_group(process: subprocess.Popen[str]) -> None:
@@ -153,8 +160,8 @@ def run_tool(
 ) -> subprocess.CompletedProcess[str]:
     """Run an external program and fail loudly.
 
-    The program runs in a process group of its own. When it times out, or this process gets
-    Ctrl-C or SIGTERM meanwhile, the whole group (the program and whatever it started, e.g.
+    The program runs in a session (and process group) of its own. When it times out, or this
+    process gets Ctrl-C, SIGTERM or SIGHUP meanwhile, the whole group (the program and whatever it started, e.g.
     MAFFT's helpers) gets SIGTERM and, :data:`STOP_GRACE_SECONDS` later, SIGKILL; then the
     exception goes on (``KeyboardInterrupt``/:class:`Terminated` for the signals), so the
     callers' cleanup runs. Nothing is left running.

@@ -177,7 +177,7 @@ def slow_cmbuild(tmp_path: Path, monkeypatch) -> Path:
     return marker
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_stops_programs_and_removes_the_work_folder(
     tmp_path, family_fasta, slow_cmbuild, signum
 ):
