@@ -161,10 +161,11 @@ def run_tool(
     """Run an external program and fail loudly.
 
     The program runs in a session (and process group) of its own. When it times out, or this
-    process gets Ctrl-C, SIGTERM or SIGHUP meanwhile, the whole group (the program and whatever it started, e.g.
-    MAFFT's helpers) gets SIGTERM and, :data:`STOP_GRACE_SECONDS` later, SIGKILL; then the
-    exception goes on (``KeyboardInterrupt``/:class:`Terminated` for the signals), so the
-    callers' cleanup runs. Nothing is left running.
+    process gets Ctrl-C, SIGTERM or SIGHUP meanwhile, the whole group (the program and
+    whatever it started, e.g. MAFFT's helpers) gets SIGTERM and, :data:`STOP_GRACE_SECONDS`
+    later, SIGKILL; then the exception goes on (``KeyboardInterrupt``/:class:`Terminated` for
+    the signals), so the callers' cleanup runs. Nothing is left running. (SIGKILL of this
+    process alone cannot be caught: then the program runs on.)
 
     Arguments:
         command: program and arguments; the program is looked up on ``PATH``.
