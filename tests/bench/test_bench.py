@@ -6,6 +6,7 @@ shared Rfam seeds; it checks what the report contains, not the numbers.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -36,13 +37,9 @@ def bench_split(tmp_path_factory: pytest.TempPathFactory, shared_rfam: Path) -> 
     10-60 seed sequences of median length 60-200 nt."""
     from rinalmo_search.training.prepare import PrepareOptions, prepare_dataset
 
-    families = []
     with (shared_rfam / "families.tsv").open() as handle:
-        header = next(handle).rstrip("\n").split("\t")
-        for line in handle:
-            row = dict(zip(header, line.rstrip("\n").split("\t"), strict=True))
-            if 10 <= int(row["n_seq_kept"]) <= 60 and 60 <= float(row["median_len"]) <= 200:
-                families.append(row["accession"])
+        families = [row["accession"] for row in csv.DictReader(handle, delimiter="\t")
+                    if 10 <= int(row["n_seq_kept"]) <= 60 and 60 <= float(row["median_len"]) <= 200]
     out = tmp_path_factory.mktemp("bench-split") / "split"
     prepare_dataset(shared_rfam, out, PrepareOptions(
         dedup="exact", families=sorted(families)[:40], fractions=(0.6, 0.2, 0.2), seed=0))
