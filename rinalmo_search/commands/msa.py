@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fasta", type=Path, metavar="FASTA", help="unaligned sequences, query first"
     )
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="MSA.sto",
-                        help="Stockholm file to write")
+                        help="Stockholm file to write ('-': standard output)")
     parser.add_argument("--aligner", choices=ALIGNERS, default="auto",
                         help="MAFFT strategy for the draft; auto = X-INS-i when available, "
                         "else L-INS-i; ginsi (G-INS-i) suits homologs aligned end to end")

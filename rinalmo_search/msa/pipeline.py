@@ -9,7 +9,6 @@ sequences → final Stockholm with ``#=GC SS_cons``, the query (first input reco
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ConfigError, InputError, ToolError
-from ..seqio import SequenceRecord, atomic_write, read_fasta
+from ..seqio import STDIO, SequenceRecord, check_output, open_output, read_fasta
 from ..tools import find_tool, sigterm_raises, tool_version, viennarna_version
 from .infernal import CMALIGN_OPTIONS, cmalign, cmbuild
 from .mafft import ALIGNER_NAMES, ALIGNERS, draft_alignment, tool_residues
@@ -112,20 +111,6 @@ def check_records(records: list[SequenceRecord], fasta: str | Path) -> None:
             f"{fasta}: every sequence is shorter than {MIN_LONGEST_SEQUENCE} nt (longest: "
             f"{longest.id!r}, {len(longest.sequence)} nt); Infernal cannot build a model of one "
             "column"
-        )
-
-
-def check_output(fasta: str | Path, out: str | Path) -> None:
-    """Refuse an output path that is the input file (also through a link) or a folder.
-
-    Raises:
-        ConfigError: ``out`` is ``fasta`` or a folder.
-    """
-    if Path(out).is_dir():
-        raise ConfigError(f"--out {out} is a folder (expected a Stockholm file to write)")
-    if os.path.exists(out) and os.path.samefile(fasta, out):
-        raise ConfigError(
-            f"--out {out} is the input file {fasta}; refusing to overwrite the input"
         )
 
 
@@ -318,7 +303,7 @@ def build_msa(
 
     Arguments:
         fasta: unaligned sequences; the first record is the query and comes first in the output.
-        out: Stockholm file to write (atomically).
+        out: Stockholm file to write (atomically); ``-``: standard output.
         threads: threads for MAFFT and cmalign.
         aligner: ``auto`` (X-INS-i if this MAFFT has its extensions, else L-INS-i with a
             warning), ``xinsi``, ``linsi`` or ``ginsi`` (end-to-end homologs).
@@ -343,7 +328,8 @@ def build_msa(
         InputError: unreadable or empty FASTA, an id Stockholm cannot hold (starting with
             ``#`` or ``//``), or no sequence of at least 2 nt; all before any program runs.
         ConfigError: bad ``threads`` or ``aligner``; ``out`` is the input file (also
-            through a link) or a folder.
+            through a link), a folder, or in a folder that cannot be written
+            (:func:`~rinalmo_search.seqio.check_output`).
         ToolError: a program missing from PATH or failing (with its stderr tail).
         KeyboardInterrupt: Ctrl-C, or :class:`~rinalmo_search.tools.Terminated` (SIGTERM).
     """
@@ -355,7 +341,7 @@ def build_msa(
         raise ConfigError(f"Invalid 'mxsize' value: {mxsize} (expected a positive number of MB)")
     if aligner not in ALIGNERS:
         raise ConfigError(f"Invalid aligner {aligner!r} (expected one of {', '.join(ALIGNERS)})")
-    check_output(fasta, out)
+    check_output(out, option="--out", inputs=[fasta])
     records = read_fasta(fasta)
     if not records:
         raise InputError(f"{fasta}: no sequences to align")
@@ -374,7 +360,7 @@ def build_msa(
             alignment = made.final
             used, warnings, commands = made.aligner, made.warnings, made.commands
             alignment.gf = _provenance(records, made, Path(out))
-            with atomic_write(out) as handle:
+            with open_output(out) as handle:
                 write_stockholm(alignment, handle)
         finally:
             if keep_work:
@@ -399,7 +385,7 @@ def _provenance(
     used = made.aligner
     mafft_version = tool_version("mafft") if used != "none" else "not run"
     lines = [
-        ("ID", out.stem.split(".")[0] or "msa"),
+        ("ID", "msa" if str(out) == STDIO else out.stem.split(".")[0] or "msa"),
         ("AU", f"rinalmo-search {__version__}"),
         ("CC", f"Query: {records[0].id}"),
         ("CC", f"Aligner used: {ALIGNER_NAMES.get(used, used)}"),

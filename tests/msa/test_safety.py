@@ -130,14 +130,14 @@ def test_output_that_is_the_input_is_refused(tmp_path, family_fasta, no_programs
     elif link == "hardlink":
         out = tmp_path / "hard.sto"
         os.link(family_fasta, out)
-    with pytest.raises(ConfigError, match="is the input file .*refusing to overwrite the input"):
+    with pytest.raises(ConfigError, match="is the input .*refusing to overwrite an input"):
         build_msa(family_fasta, out)
     assert family_fasta.read_bytes() == before and no_programs == []
 
 
 def test_output_that_is_a_folder_is_refused_before_any_work(tmp_path, family_fasta,
                                                             no_programs):
-    with pytest.raises(ConfigError, match="is a folder"):
+    with pytest.raises(ConfigError, match=r"is a folder \(expected a file name\)"):
         build_msa(family_fasta, tmp_path)
     assert no_programs == []
 
@@ -240,3 +240,14 @@ def test_a_relative_work_folder_works(tmp_path, family, family_fasta, monkeypatc
     assert code == 0
     assert [ungapped(r) for r in read_stockholm(tmp_path / "o.sto").rows] == family.sequences
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_out_dash_writes_the_alignment_to_standard_output(tmp_path, family, family_fasta,
+                                                          capsys):
+    code = main(["msa", str(family_fasta), "--out", "-", "--aligner", "linsi", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("# STOCKHOLM 1.0\n#=GF ID msa\n")
+    path = tmp_path / "from_stdout.sto"
+    path.write_text(out)
+    assert [ungapped(r) for r in read_stockholm(path).rows] == family.sequences
+    assert not (tmp_path / "-").exists()
