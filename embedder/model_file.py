@@ -23,8 +23,6 @@ Everything is plain containers and tensors, so loading uses ``weights_only=True`
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from rinalmo_search.errors import InferenceError
+from rinalmo_search.seqio import atomic_write
 
 from .head import HeadConfig, HomologyHead
 from .lora import has_lora, merge_lora
@@ -172,14 +171,8 @@ def save_model_file(
     if features is not None:
         payload["features"] = dict(features)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temp)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    with atomic_write(path, "wb") as handle:
+        torch.save(payload, handle)
     return path
 
 
@@ -194,13 +187,8 @@ def update_model_metadata(path: str | Path, entries: dict[str, Any]) -> None:
     path = Path(path)
     payload = torch.load(path, map_location="cpu", weights_only=True)
     payload["metadata"] = {**dict(payload.get("metadata") or {}), **entries}
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temp)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    with atomic_write(path, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def load_model_file(path: str | Path) -> ModelFile:

@@ -21,18 +21,18 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import Tensor
 
 from rinalmo_search.errors import ConfigError, InferenceError
+from rinalmo_search.seqio import atomic_write
 
 from .rinalmo import PRESETS, RiNALMo, RiNALMoConfig, build_model
 
@@ -190,41 +190,40 @@ def download_weights(
             return target
         log.warning("%s has SHA-256 %s (expected %s); downloading again", target, found,
                     weights.sha256)
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{weights.filename}.", dir=folder)
-    os.close(handle)
-    temp = Path(temp_name)
     try:
-        _fetch(weights.url, temp, progress=progress, timeout=timeout)
-        found = sha256_of(temp)
-        if found != weights.sha256:
-            raise InferenceError(
-                f"Downloaded {weights.filename} has SHA-256 {found} (expected {weights.sha256}); "
-                "the file was discarded"
-            )
-        os.replace(temp, target)
+        # written beside the target and renamed only once the checksum matches
+        with atomic_write(target, "wb") as handle:
+            found = _fetch(weights.url, handle, name=weights.name, progress=progress,
+                           timeout=timeout)
+            if found != weights.sha256:
+                raise InferenceError(
+                    f"Downloaded {weights.filename} has SHA-256 {found} (expected "
+                    f"{weights.sha256}); the file was discarded"
+                )
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         raise InferenceError(
             f"Could not download {weights.url} ({error}). Without network, fetch that file "
             f"elsewhere and put it at {target} (the folder is set by ${WEIGHTS_DIR_ENV})"
         ) from error
-    finally:
-        temp.unlink(missing_ok=True)
     log.info("downloaded and verified %s", target)
     return target
 
 
-def _fetch(url: str, target: Path, *, progress: bool, timeout: float) -> None:
+def _fetch(url: str, out: BinaryIO, *, name: str, progress: bool, timeout: float) -> str:
+    """Copy ``url`` into ``out``; returns the SHA-256 hex digest of what was written."""
     from tqdm import tqdm
 
+    digest = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "rinalmo-search"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                  desc=target.name.lstrip(".").split(".pt")[0]) as bar:
+                  desc=name) as bar:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
+                digest.update(chunk)
                 bar.update(len(chunk))
+    return digest.hexdigest()
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:

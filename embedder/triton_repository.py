@@ -214,7 +214,7 @@ def write_model_repository(
                 handle.write(text)
             written.append(path)
         shutil.copyfile(FRONT_SOURCE, front_dir / "1" / "model.py")
-    # atomic_write makes 0600 files; a Triton container may run as another user
+    # readable by all whatever the umask: a Triton container may run as another user
     for path in written:
         path.chmod(0o644)
     log.info("wrote Triton model %s (%s, dim %d) in %s", name, info.tag, info.dim, repository)

@@ -19,7 +19,6 @@ import copy
 import logging
 import math
 import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -193,13 +192,10 @@ def validate(
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(state, temporary)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    from rinalmo_search.seqio import atomic_write
+
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
 
 
 def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
