@@ -155,25 +155,10 @@ def read_family_fasta(path: str | Path) -> Iterator[SequenceRecord]:
     if not match:
         raise InputError(f"{path}: expected a per-family file named RFxxxxx.fa[.gz]")
     accession = match.group(1)
-    for record in _iter_fasta_any(path):
+    for record in iter_fasta(path):
         record.family = accession
         record.clan = ""
         yield record
-
-
-def _iter_fasta_any(path: Path) -> Iterator[SequenceRecord]:
-    if path.suffix != ".gz":
-        yield from iter_fasta(path)
-        return
-    # iter_fasta reads plain files (for line numbers); gunzip small per-family files in memory
-    import tempfile
-
-    with open_text(path) as handle, tempfile.NamedTemporaryFile("w", suffix=".fa") as plain:
-        plain.write(handle.read())
-        plain.flush()
-        for record in iter_fasta(plain.name):
-            record.source = record.source.replace(plain.name, str(path))
-            yield record
 
 
 def read_full_region(path: str | Path) -> dict[str, str]:
@@ -210,7 +195,7 @@ def read_labelled_fasta(
     """
     path = Path(path)
     unlabelled = 0
-    for record in _iter_fasta_any(path):
+    for record in iter_fasta(path):
         if not record.family and regions:
             record.family = regions.get(record.id, "")
         if not record.family:
