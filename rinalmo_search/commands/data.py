@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 
+from .common import require_positive
+
 log = logging.getLogger(__name__)
 
 EXAMPLES = """\
@@ -113,6 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_prepare(args: argparse.Namespace) -> int:
     """Handler of ``data prepare``."""
     from rinalmo_search.errors import ConfigError
+
+    require_positive(args, "threads", "min_length", "max_length", "min_family_size")
     from rinalmo_search.training.prepare import PrepareOptions, prepare_dataset
 
     try:

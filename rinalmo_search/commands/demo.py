@@ -15,12 +15,13 @@ from rinalmo_search.pipeline import (
     index_records,
     open_embedder,
     open_store,
-    safe_filename,
     search_records,
     write_search_outputs,
 )
 from rinalmo_search.rerank import DEFAULT_RERANK
 from rinalmo_search.seqio import SequenceRecord, write_fasta
+
+from .common import require_positive
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def split_queries(
 def run(args: argparse.Namespace) -> int:
     from rinalmo_search.msa import build_msa
 
+    require_positive(args, "top_k", "threads")
     out = Path(args.out)
     settings = load_settings(db=str(out / "demo.db"), collection="demo", model=args.model)
     records = read_stockholm_records(find_demo_alignment())
@@ -127,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         )
     lines.append(
         f"MSA        {msa.path} ({msa.n_sequences} sequences, aligner {msa.aligner_used}, "
-        f"homologs of {safe_filename(queries[0].id)})"
+        f"homologs of {queries[0].id})"
     )
     print("\n".join(lines))
     return 0

@@ -12,6 +12,8 @@ from rinalmo_search.config import load_settings
 from rinalmo_search.errors import ConfigError
 from rinalmo_search.seqio import atomic_write, iter_fasta_as_written
 
+from .common import require_positive
+
 log = logging.getLogger(__name__)
 
 EXAMPLES = """\
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from rinalmo_search.embedder import DEFAULT_MODEL, load_embedder
     from rinalmo_search.embedder.local import TorchEmbedder
 
+    require_positive(args, "threads", "batch_size", "heads")
     records = [record for path in args.fasta for record in iter_fasta_as_written(path)]
     sequences = [sequence for _, sequence in records]
     settings = load_settings()

@@ -138,3 +138,26 @@ def test_candidates_reach_the_vector_search_and_useless_ones_warn(
     assert "--candidates is ignored with --rerank none" in caplog.text
     assert main([*base, "--top-k", "10", "--candidates", "5"]) == 0
     assert "--candidates 5 is below --top-k 10" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["embed", "QUERY", "--model", "kmer", "--out", "x.npy", "--batch-size", "0"],
+         "--batch-size"),
+        (["embed", "QUERY", "--model", "kmer", "--out", "x.npy", "--threads", "-2"], "--threads"),
+        (["demo", "--top-k", "0"], "--top-k"),
+        (["data", "prepare", "--rfam-dir", "RFAM", "--out", "split", "--threads", "0"],
+         "--threads"),
+    ],
+)
+def test_other_commands_refuse_non_positive_counts(
+    tmp_path: Path, query_fasta: Path, command: list[str], option: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = [str(query_fasta) if a == "QUERY" else str(tmp_path) if a == "RFAM" else a
+            for a in command]
+    assert main(args) == 1
+    assert f"Invalid {option} value" in one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.fasta"]
