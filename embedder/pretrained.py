@@ -26,7 +26,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import torch
 from torch import Tensor
@@ -209,7 +209,7 @@ def download_weights(
     return target
 
 
-def _fetch(url: str, out: BinaryIO, *, name: str, progress: bool, timeout: float) -> str:
+def _fetch(url: str, out: IO[bytes], *, name: str, progress: bool, timeout: float) -> str:
     """Copy ``url`` into ``out``; returns the SHA-256 hex digest of what was written."""
     from tqdm import tqdm
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rinalmo_search.milvus import VectorStore
 
 from rinalmo_search.cli import main
 from rinalmo_search.hits import read_hits_tsv
-from rinalmo_search.milvus import VectorStore
 from rinalmo_search.seqio import read_fasta, write_fasta
 
 
