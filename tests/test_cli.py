@@ -12,13 +12,23 @@ from rinalmo_search.seqio import read_fasta, write_fasta
 
 
 def test_every_command_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert {"index", "search", "msa", "demo"} <= set(commands)
-    for name in commands:
+    for name, command in commands.items():
         with pytest.raises(SystemExit):
             main([name, "--help"])
         assert "examples:" in capsys.readouterr().out, name
+        # sub-actions too (weights download, data prepare, ...): a description and an example
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    with pytest.raises(SystemExit):
+                        main([name, sub_name, "--help"])
+                    assert "examples:" in capsys.readouterr().out, (name, sub_name)
+                    assert sub.description, (name, sub_name)
 
 
 def test_index_is_incremental_and_search_writes_table_and_fasta(

@@ -65,10 +65,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--force", action="store_true", help="download even if present")
     download.add_argument("--dir", metavar="DIR", help="target folder (default: cache folder)")
     path = actions.add_parser(
-        "path", help="print where weights are (or go)", formatter_class=HelpFormatter
+        "path",
+        help="print where weights are (or go)",
+        description="Print the file that 'weights download NAME' writes and '--checkpoint NAME' "
+        "reads, whether or not it exists yet.",
+        epilog="examples:\n  # put a checkpoint fetched on another machine where it is looked for\n"
+        "  cp rinalmo_micro_pretrained.pt \"$(rinalmo-search weights path micro)\"\n",
+        formatter_class=HelpFormatter,
     )
     path.add_argument("name", choices=("giga", "mega", "micro"), help="which weights")
-    actions.add_parser("list", help="list known weights and whether they are present")
+    actions.add_parser(
+        "list",
+        help="list known weights and whether they are present",
+        description="A table of the published weights: name, file, present (yes/no), SHA-256.",
+        epilog="examples:\n  rinalmo-search weights list\n",
+        formatter_class=HelpFormatter,
+    )
     parser.set_defaults(handler=run, weights_parser=parser)
 
 
