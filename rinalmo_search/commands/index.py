@@ -7,9 +7,16 @@ import logging
 
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.config import mask_uri
-from rinalmo_search.errors import InputError
+from rinalmo_search.errors import ConfigError, InputError
 from rinalmo_search.pipeline import index_records, open_embedder, open_store
-from rinalmo_search.seqio import check_output, display_name, open_output, read_fasta, read_labels
+from rinalmo_search.seqio import (
+    STDIO,
+    check_output,
+    display_name,
+    open_output,
+    read_fasta,
+    read_labels,
+)
 
 from .common import add_model_options, add_store_options, settings_from_args
 
@@ -81,8 +88,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    inputs = [*args.fasta, *([args.labels] if args.labels else [])]
+    if inputs.count(STDIO) > 1:
+        raise ConfigError("Standard input ('-') can be read once: give it as one input only")
     if args.report:
-        inputs = [*args.fasta, *([args.labels] if args.labels else [])]
         check_output(args.report, option="--report", inputs=inputs)
     records = read_fasta(args.fasta)
     if args.labels:

@@ -65,3 +65,12 @@ def test_weights_download_help_has_a_description_and_an_example(
     text = capsys.readouterr().out
     assert "SHA-256" in text and "examples:" in text
     assert "rinalmo-search weights download micro" in text
+
+
+def test_standard_input_is_given_once_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "new.db"
+    assert main(["index", "-", "--labels", "-", "--db", str(db)]) == 1
+    assert "Standard input ('-') can be read once" in capsys.readouterr().err
+    assert not db.exists()
