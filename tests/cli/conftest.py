@@ -41,32 +41,54 @@ def query_fasta(tmp_path: Path, library_db: Path) -> Path:
 def read_only(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     """``read_only(*sources)``: a new folder holding copies of ``sources``, made unwritable.
 
-    As root (whom file modes do not stop) the folder becomes a read-only bind mount, the
-    same as a read-only network share; otherwise its mode becomes 0555.
+    File modes do not stop root, so as root the folder becomes a read-only bind mount (what
+    a read-only network share looks like), or immutable (``chattr +i``) where mounting is not
+    allowed; otherwise folders become 0555 and files 0444. All of it recursively, so a copied
+    database inside cannot be written either. Skips only when none of these is possible.
     """
-    made: list[Path] = []
+    undo: list[list[str]] = []
+    modes: list[Path] = []
 
     def make(*sources: Path) -> Path:
-        folder = tmp_path / f"read-only-{len(made)}"
+        folder = tmp_path / f"read-only-{len(undo) + len(modes)}"
         folder.mkdir()
         for source in sources:
             if source.is_dir():
                 shutil.copytree(source, folder / source.name)
             else:
                 shutil.copy2(source, folder / source.name)
-        made.append(folder)
         if os.geteuid() != 0:
-            folder.chmod(0o555)
-        else:
-            subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
-            subprocess.run(
-                ["mount", "-o", "remount,bind,ro", str(folder), str(folder)], check=True
-            )
-        return folder
+            _chmod_tree(folder, writable=False)
+            modes.append(folder)
+            return folder
+        if _run(["mount", "--bind", str(folder), str(folder)]):
+            undo.append(["umount", str(folder)])
+            if _run(["mount", "-o", "remount,bind,ro", str(folder), str(folder)]):
+                return folder
+        if _run(["chattr", "-R", "+i", str(folder)]):
+            undo.append(["chattr", "-R", "-i", str(folder)])
+            return folder
+        pytest.skip("running as root where neither 'mount' nor 'chattr' may make a folder "
+                    "read-only")
 
     yield make
-    for folder in made:
-        if os.geteuid() != 0:
-            folder.chmod(0o755)
+    for command in reversed(undo):
+        _run(command)
+    for folder in modes:
+        _chmod_tree(folder, writable=True)
+
+
+def _chmod_tree(folder: Path, *, writable: bool) -> None:
+    """Folders 0555 and files 0444 (or back to 0755 / 0644), all the way down."""
+    paths = [folder, *folder.rglob("*")]
+    for path in paths if writable else reversed(paths):
+        if path.is_dir():
+            path.chmod(0o755 if writable else 0o555)
         else:
-            subprocess.run(["umount", str(folder)], check=False)
+            path.chmod(0o644 if writable else 0o444)
+
+
+def _run(command: list[str]) -> bool:
+    if shutil.which(command[0]) is None:
+        return False
+    return subprocess.run(command, capture_output=True, check=False).returncode == 0
