@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rinalmo_search.config import Settings, load_settings
 from rinalmo_search.errors import ConfigError
+from rinalmo_search.seqio import STDIO
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -56,3 +58,24 @@ def require_positive(args: argparse.Namespace, *names: str) -> None:
         if value is not None and value < 1:
             option = f"--{name.replace('_', '-')}"
             raise ConfigError(f"Invalid {option} value {value}: expected a positive integer")
+
+
+def refuse_inside_database(settings: Settings, outputs: dict[str, str | None]) -> None:
+    """Check that no output (option → path) is a Milvus Lite database folder or inside one.
+
+    Raises:
+        ConfigError: ``--fasta-out rna.db`` would write query folders into the database.
+    """
+    from rinalmo_search.milvus.store import is_server_uri
+
+    if not settings.db or is_server_uri(settings.db):
+        return
+    database = Path(settings.db).expanduser().resolve()
+    for option, value in outputs.items():
+        if value is None or value == STDIO:
+            continue
+        path = Path(value).expanduser().resolve()
+        if path == database or database in path.parents:
+            raise ConfigError(
+                f"{option} {value}: is inside the database {settings.db}; refusing to write there"
+            )

@@ -18,7 +18,7 @@ from rinalmo_search.seqio import (
     read_labels,
 )
 
-from .common import add_model_options, add_store_options, settings_from_args
+from .common import add_model_options, add_store_options, refuse_inside_database, settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("Standard input ('-') can be read once: give it as one input only")
     if args.report:
         check_output(args.report, option="--report", inputs=inputs)
+        refuse_inside_database(settings, {"--report": args.report})
     records = read_fasta(args.fasta)
     if args.labels:
         labels = read_labels(args.labels)

@@ -20,7 +20,13 @@ from rinalmo_search.pipeline import (
 from rinalmo_search.rerank import DEFAULT_RERANK, RERANK_METHODS
 from rinalmo_search.seqio import STDIO, SequenceRecord, check_output, read_fasta
 
-from .common import add_model_options, add_store_options, require_positive, settings_from_args
+from .common import (
+    add_model_options,
+    add_store_options,
+    refuse_inside_database,
+    require_positive,
+    settings_from_args,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     require_positive(args, "top_k", "candidates")
     settings = settings_from_args(args)
     _check_outputs(args)
+    refuse_inside_database(settings, {"--out": args.out, "--fasta-out": args.fasta_out})
     candidates = _candidates(args)
     queries = read_fasta(args.query)
     with open_embedder(settings) as embedder, open_store(settings, create=False) as store:

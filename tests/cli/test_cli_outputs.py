@@ -131,3 +131,15 @@ def test_gzip_and_byte_order_mark_queries(
     assert [row["query_id"] for row in read_hits_tsv(out)] == [
         r.id for r in read_fasta(query_fasta)
     ]
+
+
+def test_outputs_inside_the_database_folder_are_refused(
+    tmp_path: Path, library_db: Path, query_fasta: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(p.name for p in library_db.iterdir())
+    base = ["search", str(query_fasta), "--db", str(library_db)]
+    for options in (["--out", str(tmp_path / "h.tsv"), "--fasta-out", str(library_db)],
+                    ["--out", str(library_db / "hits.tsv")]):
+        assert main([*base, *options]) == 1
+        assert "is inside the database" in capsys.readouterr().err
+    assert sorted(p.name for p in library_db.iterdir()) == before
