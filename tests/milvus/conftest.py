@@ -2,7 +2,8 @@
 
 Store tests take the ``target`` fixture, parametrised over ``lite`` (a fresh Milvus Lite
 file per test) and ``server`` (a fresh collection on one Milvus standalone server per test
-session, from the PyPI ``milvus==2.3.5`` package, started in a subprocess).
+session, from the PyPI ``milvus==2.3.5`` package, started in the background by
+``rinalmo_search.milvus.server``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,13 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
-import select
-import subprocess
-import sys
-import time
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from milvus_testdata import MODEL, Target
-from rinalmo_search.milvus import IndexSettings, VectorStore
+from rinalmo_search.milvus import IndexSettings, VectorStore, server
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -43,50 +41,27 @@ def _milvus_server_available() -> str:
 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URI of a real Milvus standalone server running for the whole test session."""
+    """URI of a real Milvus standalone server running for the whole test session.
+
+    Started and stopped by :mod:`rinalmo_search.milvus.server` (what ``rinalmo-search server``
+    runs), on a free port and its own data folder, so it coexists with other servers.
+    """
     reason = _milvus_server_available()
     if reason:
         pytest.skip(reason)
     data = tmp_path_factory.mktemp("milvus-server")
-    # cwd outside the repository: its milvus/ folder would shadow the server package.
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "milvus_server.py"), str(data)],
-        cwd=data,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None and process.stdin is not None
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    lines: list[str] = []
-    uri = ""
-    while time.monotonic() < deadline and process.poll() is None:
-        ready, _, _ = select.select([process.stdout], [], [], 1.0)
-        if ready:
-            line = process.stdout.readline()
-            lines.append(line)
-            if line.startswith("URI "):
-                uri = line.split()[1]
-                break
-    if not uri:
-        process.kill()
-        process.wait()
-        log_file = data / "logs" / "milvus-stderr.log"
-        tail = log_file.read_text()[-2000:] if log_file.exists() else ""
-        pytest.fail(
-            f"Milvus server did not start within {SERVER_START_TIMEOUT:.0f} s "
-            f"(another one holding ports 2379/19530?): {''.join(lines)[-2000:]} {tail}"
-        )
+    info, _ = server.start(data, free_port(), timeout=SERVER_START_TIMEOUT)
     try:
-        yield uri
+        yield info.uri
     finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop(data)
+
+
+def free_port() -> int:
+    """A TCP port free on every interface now."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(params=["lite", "server"])
