@@ -114,7 +114,7 @@ def _configure_logging(verbosity: int, quiet: bool) -> None:
     log.setLevel(level)
     if verbosity < 2:
         # errors we turn into a one-line StoreError are also logged with a traceback there
-        for name in ("grpc._server", "milvus_lite"):
+        for name in ("grpc._server", "milvus_lite", "pymilvus"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
