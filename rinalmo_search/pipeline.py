@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 from tqdm import tqdm
 
 from .config import Settings
@@ -23,7 +24,8 @@ from .embedder import DEFAULT_MODEL, Embedder, load_embedder
 from .errors import ConfigError
 from .hits import Hit, write_hits_tsv
 from .milvus import VectorStore
-from .rerank import rerank as rerank_hits
+from .milvus.store import HIT_FIELDS
+from .rerank import two_stage
 from .seqio import SequenceRecord, atomic_write, write_fasta
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,7 @@ def search_records(
     filter: str = "",
     rerank: str = "none",
     candidates: int = 1000,
+    first_candidates: int | None = None,
     threads: int = 1,
     batch_size: int = 256,
 ) -> list[list[Hit]]:
@@ -168,6 +171,11 @@ def search_records(
             :mod:`rinalmo_search.rerank`.
         candidates: with re-ranking, stage 1 retrieves ``max(top_k, candidates)`` hits per
             query, stage 2 re-scores them all and keeps the best ``top_k``.
+        first_candidates: an adaptive shortlist instead: stage 1 first retrieves
+            ``max(top_k, first_candidates)`` hits and goes to ``candidates`` only for queries
+            whose shortlist still ends in probable homologs
+            (:func:`~rinalmo_search.rerank.two_stage`). Off by default: on the test families it
+            cost 0.027 AP at 200 (0.841 vs 0.868).
         threads: threads for the re-ranker.
         batch_size: queries embedded and searched per round.
 
@@ -178,18 +186,27 @@ def search_records(
     if top_k < 1:
         raise ConfigError(f"Invalid 'top_k' value: {top_k} (expected a positive integer)")
     store.check_model(embedder.info)
-    shortlist = top_k if rerank == "none" else max(top_k, candidates)
+
+    def fetch(vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        return store.search(vectors, top_k=k, filter=filter, fields=HIT_FIELDS)
+
     results: list[list[Hit]] = []
     started = time.perf_counter()
     for batch in batches(queries, batch_size):
         vectors = embedder.embed([query.sequence for query in batch])
-        results.extend(store.search(vectors, top_k=shortlist, filter=filter))
-    log.debug("stage 1 (embed + vector search): %.3f s", time.perf_counter() - started)
-    if rerank != "none":
-        started = time.perf_counter()
-        results = rerank_hits(list(queries), results, method=rerank, threads=threads)
-        results = [hits[:top_k] for hits in results]
-        log.debug("stage 2 (%s re-ranking): %.3f s", rerank, time.perf_counter() - started)
+        results.extend(
+            two_stage(
+                batch,
+                vectors,
+                fetch,
+                top_k=top_k,
+                candidates=candidates,
+                first_candidates=max(top_k, first_candidates or candidates),
+                method=rerank,
+                threads=threads,
+            )
+        )
+    log.debug("search (%s): %.3f s", rerank, time.perf_counter() - started)
     if min_score is not None:
         results = [[hit for hit in hits if hit.score >= min_score] for hits in results]
     return results

@@ -111,6 +111,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"with --rerank, stage-1 hits re-scored per query (default: {DEFAULT_CANDIDATES}; "
         "at least --top-k are)",
     )
+    parser.add_argument(
+        "--first-candidates",
+        type=int,
+        metavar="N",
+        help="adaptive shortlist: re-rank N candidates first and fetch --candidates only for "
+        "queries whose first shortlist still ends in probable homologs (faster on large "
+        "collections; on the test families 200 cost 0.027 AP)",
+    )
     parser.add_argument("--threads", type=int, metavar="N", help="threads for re-ranking")
     add_store_options(parser)
     add_model_options(parser)
@@ -118,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    require_positive(args, "top_k", "candidates")
+    require_positive(args, "top_k", "candidates", "first_candidates")
     settings = settings_from_args(args)
     _check_outputs(args)
     refuse_inside_database(settings, {"--out": args.out, "--fasta-out": args.fasta_out})
@@ -135,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             filter=args.filter,
             rerank=args.rerank,
             candidates=candidates,
+            first_candidates=args.first_candidates,
             threads=settings.threads,
         )
         empty = not any(results) and store.count() == 0

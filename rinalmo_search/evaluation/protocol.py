@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from rinalmo_search.embedder.base import Embedder
 from rinalmo_search.hits import Hit
-from rinalmo_search.rerank import rerank
+from rinalmo_search.rerank import two_stage
 from rinalmo_search.seqio import SequenceRecord
 
 from .metrics import QueryResult, choose_threshold, label_hits, macro_average
@@ -116,8 +116,10 @@ def run_model(
     rerank_method: str = "sw",
     threads: int = 1,
     database_vectors: np.ndarray | None = None,
+    first_candidates: int | None = None,
 ) -> ToolRun:
-    """Our two-stage search of ``queries`` against ``database``.
+    """Our two-stage search of ``queries`` against ``database``, as ``search`` runs it
+    (:func:`rinalmo_search.rerank.two_stage`), with exact cosine search as stage 1.
 
     Arguments:
         name: label for reports.
@@ -128,6 +130,7 @@ def run_model(
         rerank_method: stage-2 method (see :mod:`rinalmo_search.rerank`).
         threads: stage-2 threads.
         database_vectors: the database's vectors if already computed (then ``index`` is 0).
+        first_candidates: the adaptive shortlist's first depth (``None``: always ``top_k``).
     """
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -137,12 +140,24 @@ def run_model(
     start = time.perf_counter()
     query_vectors = embed_in_batches(embedder, queries, desc="embedding queries")
     seconds["embed"] = time.perf_counter() - start
+    seconds["search"] = 0.0
+    depths: list[int] = []
+
+    def fetch(vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        started = time.perf_counter()
+        found = exact_search(vectors, database_vectors, database, top_k=k)
+        seconds["search"] += time.perf_counter() - started
+        depths.extend([k] * len(vectors))
+        return found
+
+    deepest = top_k + 1  # the query itself is in the database
     start = time.perf_counter()
-    shortlists = exact_search(query_vectors, database_vectors, database, top_k=top_k + 1)
-    seconds["search"] = time.perf_counter() - start
-    start = time.perf_counter()
-    ranked = rerank(queries, shortlists, method=rerank_method, threads=threads)
-    seconds["rerank"] = time.perf_counter() - start
+    ranked = two_stage(queries, query_vectors, fetch, top_k=deepest, candidates=deepest,
+                       first_candidates=first_candidates or deepest, method=rerank_method,
+                       threads=threads)
+    seconds["rerank"] = time.perf_counter() - start - seconds["search"]
+    first = min(first_candidates or deepest, deepest)
+    extended = sum(depth == deepest for depth in depths) if first < deepest else 0
     hits = {
         q.id: [(h.target_id, h.score) for h in hs]
         for q, hs in zip(queries, ranked, strict=True)
@@ -150,7 +165,8 @@ def run_model(
     label = name if rerank_method == "none" else f"{name}+{rerank_method}"
     return ToolRun(label, hits, seconds, len(queries), threads,
                    details={"model": embedder.info.tag, "top_k": top_k,
-                            "rerank": rerank_method, "vector_search": "exact numpy cosine"})
+                            "rerank": rerank_method, "vector_search": "exact numpy cosine",
+                            "first_candidates": first, "queries_extended": extended})
 
 
 def peer_run(
