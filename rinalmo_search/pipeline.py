@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .hits import Hit, write_hits_tsv
 from .milvus import VectorStore
 from .milvus.store import HIT_FIELDS
-from .rerank import two_stage
+from .rerank import RerankCalibration, two_stage
 from .seqio import SequenceRecord, atomic_write, write_fasta
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,8 @@ def search_records(
     def fetch(vectors: np.ndarray, k: int) -> list[list[Hit]]:
         return store.search(vectors, top_k=k, filter=filter, fields=HIT_FIELDS)
 
+    calibration = RerankCalibration.for_model(embedder)
+
     results: list[list[Hit]] = []
     started = time.perf_counter()
     for batch in batches(queries, batch_size):
@@ -204,6 +206,7 @@ def search_records(
                 first_candidates=max(top_k, first_candidates or candidates),
                 method=rerank,
                 threads=threads,
+                calibration=calibration,
             )
         )
     log.debug("search (%s): %.3f s", rerank, time.perf_counter() - started)

@@ -88,6 +88,12 @@ class RerankCalibration:
         a, b, c = (float(v) for v in section["merge"])
         return cls(float(section["lambda"]), float(section["log_k"]), (a, b, c))
 
+    @classmethod
+    def for_model(cls, embedder: object) -> RerankCalibration:
+        """The calibration recorded in an embedder's model file (``metadata``), else defaults."""
+        metadata = getattr(embedder, "metadata", None)
+        return cls.from_metadata(metadata if isinstance(metadata, Mapping) else {})
+
     def to_metadata(self) -> dict[str, Any]:
         """The ``"rerank"`` metadata section that :meth:`from_metadata` reads."""
         return {"lambda": self.lambda_, "log_k": self.log_k, "merge": list(self.merge)}
@@ -172,7 +178,9 @@ def merge_scores(
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
 
 
-def _rerank_one(query: SequenceRecord, hits: list[Hit]) -> list[Hit]:
+def _rerank_one(
+    query: SequenceRecord, hits: list[Hit], calibration: RerankCalibration
+) -> list[Hit]:
     if not hits:
         return []
     targets = [h.sequence for h in hits]
@@ -182,11 +190,12 @@ def _rerank_one(query: SequenceRecord, hits: list[Hit]) -> list[Hit]:
             f"Cannot re-rank hits of query {query.id!r}: {len(missing)} hits lack their "
             f"sequence (first {missing[0]!r}); the vector store must return target sequences"
         )
-    alignment = alignment_significance(sw_scores(query.sequence, targets), len(query.sequence))
+    raw = sw_scores(query.sequence, targets)
+    alignment = alignment_significance(raw, len(query.sequence), calibration)
     embedding = np.array(
         [h.embedding_score if h.embedding_score is not None else h.score for h in hits]
     )
-    merged = merge_scores(alignment, embedding)
+    merged = merge_scores(alignment, embedding, calibration)
     for hit, aln, emb, score in zip(hits, alignment, embedding, merged, strict=True):
         hit.embedding_score = float(emb)
         hit.alignment_score = float(aln)
@@ -200,6 +209,7 @@ def rerank(
     *,
     method: str = DEFAULT_RERANK,
     threads: int = 1,
+    calibration: RerankCalibration = DEFAULT_CALIBRATION,
 ) -> list[list[Hit]]:
     """Re-score and re-order each query's stage-1 hits.
 
@@ -209,6 +219,7 @@ def rerank(
             ``score``/``embedding_score`` the cosine similarity.
         method: one of :data:`RERANK_METHODS`.
         threads: queries aligned in parallel.
+        calibration: the model's stage-2 constants (:meth:`RerankCalibration.for_model`).
 
     Returns:
         For each query, its hits with ``alignment_score``, ``embedding_score`` and the merged
@@ -238,9 +249,10 @@ def rerank(
             out.append(list(query_hits))
         return out
     if threads == 1 or len(queries) == 1:
-        return [_rerank_one(q, list(h)) for q, h in zip(queries, hits, strict=True)]
+        return [_rerank_one(q, list(h), calibration) for q, h in zip(queries, hits, strict=True)]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(_rerank_one, queries, [list(h) for h in hits]))
+        return list(pool.map(_rerank_one, queries, [list(h) for h in hits],
+                             [calibration] * len(queries)))
 
 
 #: An adaptive shortlist asks once for the full depth when a candidate in the last half of
@@ -263,6 +275,7 @@ def two_stage(
     first_candidates: int = 1000,
     method: str = DEFAULT_RERANK,
     threads: int = 1,
+    calibration: RerankCalibration = DEFAULT_CALIBRATION,
 ) -> list[list[Hit]]:
     """Stage 1 (vector search) and stage 2 (re-ranking) with an adaptive shortlist.
 
@@ -281,6 +294,7 @@ def two_stage(
         first_candidates: the first shortlist's depth (``candidates`` or more: no adaptation).
         method: stage-2 method (``"none"``: the top ``top_k`` of stage 1).
         threads: re-ranking threads.
+        calibration: the model's stage-2 constants.
 
     Returns:
         For each query, its best ``top_k`` hits, best first.
@@ -290,7 +304,7 @@ def two_stage(
     deepest = max(top_k, candidates)
     first = min(first_candidates, deepest)
     shortlists = fetch(vectors, first)
-    ranked = rerank(queries, shortlists, method=method, threads=threads)
+    ranked = rerank(queries, shortlists, method=method, threads=threads, calibration=calibration)
     extend = [
         i
         for i, shortlist in enumerate(shortlists)
@@ -306,6 +320,7 @@ def two_stage(
             fetch(vectors[extend], deepest),
             method=method,
             threads=threads,
+            calibration=calibration,
         )
         for i, hits in zip(extend, deeper, strict=True):
             ranked[i] = hits

@@ -56,3 +56,16 @@ def test_without_re_ranking_stage_1_fetches_top_k_only() -> None:
 
     two_stage([SequenceRecord("q", "ACGU")], np.zeros((1, 1)), fetch, top_k=7, method="none")
     assert asked == [7]
+
+
+def test_a_models_recorded_calibration_is_what_stage_2_uses() -> None:
+    from rinalmo_search.embedder.compact import load_compact
+    from rinalmo_search.rerank import RerankCalibration, rerank
+
+    model = load_compact()
+    assert RerankCalibration.for_model(model) == RerankCalibration()  # shipped: the defaults
+    model.metadata = {"rerank": {"lambda": 0.955, "log_k": -2.72, "merge": [0.0, 0.0, 3.0]}}
+    calibration = RerankCalibration.for_model(model)
+    hits = [Hit("a", 0.9, sequence="ACGUACGUAC"), Hit("b", 0.1, sequence="GGGGGGGG")]
+    ranked = rerank([SequenceRecord("q", "ACGUACGUAC")], [hits], calibration=calibration)
+    assert [h.score for h in ranked[0]] == [1 / (1 + np.exp(-3.0))] * 2

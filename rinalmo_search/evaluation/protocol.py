@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from rinalmo_search.embedder.base import Embedder
 from rinalmo_search.hits import Hit
-from rinalmo_search.rerank import two_stage
+from rinalmo_search.rerank import RerankCalibration, two_stage
 from rinalmo_search.seqio import SequenceRecord
 
 from .metrics import QueryResult, choose_threshold, label_hits, macro_average
@@ -154,7 +154,7 @@ def run_model(
     start = time.perf_counter()
     ranked = two_stage(queries, query_vectors, fetch, top_k=deepest, candidates=deepest,
                        first_candidates=first_candidates or deepest, method=rerank_method,
-                       threads=threads)
+                       threads=threads, calibration=RerankCalibration.for_model(embedder))
     seconds["rerank"] = time.perf_counter() - start - seconds["search"]
     first = min(first_candidates or deepest, deepest)
     extended = sum(depth == deepest for depth in depths) if first < deepest else 0
