@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from rinalmo_search.embedder.base import Embedder
-from rinalmo_search.embedder.triton import TritonEmbedder
-from rinalmo_search.embedder.tritonserver import TritonServer
+from rinalmo_search.embedder.triton.client import TritonEmbedder
+from rinalmo_search.embedder.triton.server import TritonServer
 
 log = logging.getLogger("triton_bench")
 
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = args.triton_url
         if url is None:
             from rinalmo_search.embedder.export import export_torchscript
-            from rinalmo_search.embedder.triton_repository import write_model_repository
+            from rinalmo_search.embedder.triton.repository import write_model_repository
 
             repository = Path(workdir) / "model_repository"
             export_torchscript(local, repository / MODEL_NAME / "1" / "model.pt")

@@ -41,7 +41,7 @@ QUERY_FOLDERS_FILE = "query_folders.tsv"
 def open_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for: a local model, or the same model behind Triton."""
     if settings.embedder == "triton":
-        from .embedder.triton import TritonEmbedder
+        from .embedder.triton.client import TritonEmbedder
 
         return TritonEmbedder(settings.triton_url, model=settings.model or "rinalmo_search")
     return load_embedder(settings.model or DEFAULT_MODEL)

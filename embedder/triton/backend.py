@@ -1,7 +1,7 @@
 """Triton Python-backend model that runs the exported TorchScript embedder on CPU.
 
 This file is the source of ``model_repository/<name>/1/model.py``:
-:func:`rinalmo_search.embedder.triton_repository.write_model_repository` copies it next to
+:func:`rinalmo_search.embedder.triton.repository.write_model_repository` copies it next to
 ``model.pt``. It runs inside Triton's Python stub, so it imports nothing from
 ``rinalmo_search``. Triton's dynamic batcher hands :meth:`TritonPythonModel.execute` every
 queued request at once; they are padded to one length and run as one torch batch.

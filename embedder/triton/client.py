@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from rinalmo_search.errors import ConfigError, InferenceError
 
-from .alphabet import batch_encode, bucket_length, length_batches
-from .base import Embedder, ModelInfo
+from ..alphabet import batch_encode, bucket_length, length_batches
+from ..base import Embedder, ModelInfo
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ One repository serves both worlds::
 Both configurations declare the same tensors (``input_ids`` and ``attention_mask``, INT64
 ``[-1, -1]``; ``embedding``, FP32 ``[-1, dim]``), dynamic batching, and the model's identity in
 ``parameters`` (``model_name``, ``model_version``, ``embedding_dim``, ``max_length``), which
-:class:`~rinalmo_search.embedder.triton.TritonEmbedder` reads to report the served model's
+:class:`~rinalmo_search.embedder.triton.client.TritonEmbedder` reads to report the served model's
 :class:`~rinalmo_search.embedder.base.ModelInfo`.
 """
 
@@ -25,22 +25,22 @@ from pathlib import Path
 from rinalmo_search.errors import ConfigError
 from rinalmo_search.seqio import atomic_write
 
-from .base import ModelInfo
-from .tritonserver import CPU_CONFIG_NAME
+from ..base import ModelInfo
+from .server import CPU_CONFIG_NAME
 
 log = logging.getLogger(__name__)
 
 #: Source of the Python-backend model copied to ``<name>/1/model.py``.
-BACKEND_SOURCE = Path(__file__).with_name("triton_backend.py")
+BACKEND_SOURCE = Path(__file__).with_name("backend.py")
 #: Source of the tokenising front model copied to ``<name>_text/1/model.py``.
-FRONT_SOURCE = Path(__file__).with_name("triton_front.py")
+FRONT_SOURCE = Path(__file__).with_name("front.py")
 #: Suffix of the front model's name.
 FRONT_SUFFIX = "_text"
 #: Config ``parameters`` keys that carry the model's identity.
 INFO_KEYS = ("model_name", "model_version", "embedding_dim", "max_length")
 
 _HEADER = """\
-# Written by rinalmo_search.embedder.triton_repository.write_model_repository
+# Written by rinalmo_search.embedder.triton.repository.write_model_repository
 # (run by 'rinalmo-search export'); edit the generator, not this file.
 """
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 from pathlib import Path
 
@@ -83,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         local_parity,
         parity,
     )
+    from rinalmo_search.embedder.triton.repository import write_model_repository
 
     options = {"checkpoint": args.checkpoint} if args.checkpoint else {}
     embedder = load_embedder(args.model, **options)
@@ -101,12 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 f"<= {TOLERANCE:.0e})"
             )
         log.info("TorchScript matches %s (max abs diff %.1e)", label, difference)
-    try:
-        triton = importlib.import_module("rinalmo_search.embedder.triton_repository")
-    except ImportError:
-        log.warning("no Triton repository writer installed; wrote only %s", target)
-        return 0
-    triton.write_model_repository(Path(args.repository), args.name, embedder.info, max_length)
+    write_model_repository(Path(args.repository), args.name, embedder.info, max_length)
     log.info("model repository %s ready (model %r, %s)", args.repository, args.name,
              embedder.info.tag)
     return 0

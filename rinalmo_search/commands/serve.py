@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server, print its URL, and wait for Ctrl-C or SIGTERM."""
-    from rinalmo_search.embedder.tritonserver import TritonServer
+    from rinalmo_search.embedder.triton.server import TritonServer
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"Invalid '--port' value: {args.port} (expected 0..65535)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rinalmo_search.embedder.base import Embedder
-from rinalmo_search.embedder.tritonserver import TritonServer, check_runnable
+from rinalmo_search.embedder.triton.server import TritonServer, check_runnable
 from triton_testkit import EXTERNAL_URL, TorchScriptEmbedder, build_reference, export_repository
 
 

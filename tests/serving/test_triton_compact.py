@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rinalmo_search.embedder import load_embedder
-from rinalmo_search.embedder.triton import TritonEmbedder
-from rinalmo_search.embedder.tritonserver import TritonServer
+from rinalmo_search.embedder.triton.client import TritonEmbedder
+from rinalmo_search.embedder.triton.server import TritonServer
 from triton_testkit import EXTERNAL_URL, MODEL_NAME, random_sequences
 
 from rinalmo_search.cli import main

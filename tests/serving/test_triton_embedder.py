@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from rinalmo_search.embedder.base import Embedder
-from rinalmo_search.embedder.triton import TritonEmbedder
-from rinalmo_search.embedder.tritonserver import TritonServer, free_port
+from rinalmo_search.embedder.triton.client import TritonEmbedder
+from rinalmo_search.embedder.triton.server import TritonServer, free_port
 from triton_testkit import (
     EXTERNAL_URL,
     MAX_LENGTH,
@@ -165,7 +165,7 @@ def test_long_sequences_frozen_killed_and_restarted_server(
         # longer than the exported max_length: embedded anyway, as the local embedder does
         longer = random_sequences(2, MAX_LENGTH + 10, MAX_LENGTH + 40, seed=4) + ["ACGU" * 5]
         with TritonEmbedder(server.url, model=MODEL_NAME) as remote:
-            with caplog.at_level(logging.WARNING, logger="rinalmo_search.embedder.triton"):
+            with caplog.at_level(logging.WARNING, logger="rinalmo_search.embedder.triton.client"):
                 vectors = remote.embed(longer)
         assert "2 sequence(s) longer than the 1022 nt" in caplog.text
         assert np.abs(vectors - tiny.embed(longer)).max() <= 1e-5

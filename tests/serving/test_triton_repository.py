@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import text_format
 from rinalmo_search.embedder.base import ModelInfo
-from rinalmo_search.embedder.triton_repository import (
+from rinalmo_search.embedder.triton.repository import (
     BACKEND_SOURCE,
     FRONT_SOURCE,
     FRONT_SUFFIX,

@@ -16,8 +16,8 @@ import pytest
 from rinalmo_search.embedder.base import ModelInfo
 from rinalmo_search.embedder.model_file import save_model_file
 from rinalmo_search.embedder.registry import load_embedder
-from rinalmo_search.embedder.triton import TritonEmbedder
-from rinalmo_search.embedder.tritonserver import TritonServer
+from rinalmo_search.embedder.triton.client import TritonEmbedder
+from rinalmo_search.embedder.triton.server import TritonServer
 from triton_testkit import MODEL_NAME, build_reference
 
 from rinalmo_search.cli import main

@@ -44,7 +44,7 @@ def build_reference(preset: str | None, seed: int) -> Embedder:
 def export_repository(embedder: Embedder, repository: Path, name: str = MODEL_NAME) -> Path:
     """Export ``embedder`` into ``repository/name`` the way ``rinalmo-search export`` does."""
     from rinalmo_search.embedder.export import export_torchscript
-    from rinalmo_search.embedder.triton_repository import write_model_repository
+    from rinalmo_search.embedder.triton.repository import write_model_repository
 
     export_torchscript(embedder, repository / name / "1" / "model.pt")
     write_model_repository(repository, name, embedder.info, MAX_LENGTH)

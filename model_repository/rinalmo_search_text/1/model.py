@@ -1,7 +1,7 @@
 """Triton Python-backend front model: raw sequences (BYTES) in, embeddings out.
 
 This file is the source of ``model_repository/<name>_text/1/model.py``, written by
-:func:`rinalmo_search.embedder.triton_repository.write_model_repository`. It lets clients that
+:func:`rinalmo_search.embedder.triton.repository.write_model_repository`. It lets clients that
 cannot tokenise (curl, other languages) send sequences as strings: it tokenises them exactly as
 :mod:`rinalmo_search.embedder.alphabet` does (checked by the tests) and calls the embedding
 model ``<name>`` inside the server (Business Logic Scripting), so the same GPU or CPU model
