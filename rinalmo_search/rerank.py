@@ -39,13 +39,16 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ConfigError, InputError
 from .hits import Hit
 from .seqio import SequenceRecord
+
+if TYPE_CHECKING:
+    from .feedback import Feedback
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +279,8 @@ def two_stage(
     method: str = DEFAULT_RERANK,
     threads: int = 1,
     calibration: RerankCalibration = DEFAULT_CALIBRATION,
+    feedback: Feedback | None = None,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
 ) -> list[list[Hit]]:
     """Stage 1 (vector search) and stage 2 (re-ranking) with an adaptive shortlist.
 
@@ -295,10 +300,18 @@ def two_stage(
         method: stage-2 method (``"none"``: the top ``top_k`` of stage 1).
         threads: re-ranking threads.
         calibration: the model's stage-2 constants.
+        feedback: widen each re-ranked shortlist with vector searches from its confident
+            hits and merge again (:func:`rinalmo_search.feedback.widen`); ``None``: off.
+        embed: the model that made ``vectors`` (``embed(sequences)``), needed by ``feedback``.
 
     Returns:
         For each query, its best ``top_k`` hits, best first.
+
+    Raises:
+        ConfigError: ``feedback`` without ``embed``.
     """
+    if feedback is not None and embed is None and method != "none":
+        raise ConfigError("Feedback searches need the embedding model (embed=...)")
     if method == "none":
         return rerank(queries, fetch(vectors, top_k), method="none")
     deepest = max(top_k, candidates)
@@ -324,4 +337,9 @@ def two_stage(
         )
         for i, hits in zip(extend, deeper, strict=True):
             ranked[i] = hits
+    if feedback is not None and embed is not None:
+        from .feedback import widen
+
+        ranked = widen(queries, vectors, ranked, fetch, embed, feedback=feedback,
+                       threads=threads, calibration=calibration)
     return [hits[:top_k] for hits in ranked]
