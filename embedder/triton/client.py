@@ -24,6 +24,7 @@ from rinalmo_search.errors import ConfigError, InferenceError
 
 from ..alphabet import batch_encode, bucket_length, length_batches
 from ..base import Embedder, ModelInfo
+from .repository import INFO_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,7 @@ def _info_from_config(config: dict[str, Any], url: str, model: str) -> tuple[Mod
     parameters = config.get("parameters", {})
     values = {
         key: parameters.get(key, {}).get("string_value")
-        for key in ("model_name", "model_version", "embedding_dim", "max_length")
+        for key in INFO_KEYS
     }
     missing = [key for key, value in values.items() if not value]
     if missing:

@@ -75,45 +75,47 @@ def _common(name: str, dim: int, max_batch_size: int, queue_delay_us: int) -> st
     )
 
 
-def gpu_config(
+def embedding_config(
     name: str,
     info: ModelInfo,
     max_length: int,
     *,
-    max_batch_size: int = 64,
-    queue_delay_us: int = 2000,
-    instances: int = 1,
-) -> str:
-    """Text of ``config.pbtxt`` for NVIDIA's Triton container (PyTorch backend on GPU)."""
-    return (
-        _HEADER
-        + 'platform: "pytorch_libtorch"\n'
-        + _common(name, info.dim, max_batch_size, queue_delay_us)
-        + f"instance_group [ {{ kind: KIND_GPU count: {instances} }} ]\n"
-        + _parameters(_info_parameters(info, max_length))
-        # PyTorch-backend options: no autograd, and no profiling re-runs on new shapes
-        + _parameters({"INFERENCE_MODE": "true", "DISABLE_OPTIMIZED_EXECUTION": "true"})
-    )
-
-
-def cpu_config(
-    name: str,
-    info: ModelInfo,
-    max_length: int,
-    *,
+    gpu: bool,
     max_batch_size: int = 64,
     queue_delay_us: int = 2000,
     instances: int = 1,
     torch_threads: int = 1,
 ) -> str:
-    """Text of ``configs/cpu_python.pbtxt`` for the Python backend (CPU)."""
+    """Text of the embedding model's config, on GPU or on CPU.
+
+    Arguments:
+        name: the Triton model name.
+        info: identity of the exported model, recorded in ``parameters``.
+        max_length: longest input the model was exported for, in tokens.
+        gpu: ``config.pbtxt`` for NVIDIA's container (PyTorch backend on GPU); otherwise
+            ``configs/cpu_python.pbtxt`` for the Python backend (CPU).
+        max_batch_size: most sequences Triton batches into one model run.
+        queue_delay_us: how long the dynamic batcher waits to fill a batch.
+        instances: model instances (per GPU, or on the CPU).
+        torch_threads: torch intra-op threads per CPU instance (ignored on GPU).
+    """
+    if gpu:
+        backend, kind = 'platform: "pytorch_libtorch"\n', "KIND_GPU"
+        # PyTorch-backend options: no autograd, and no profiling re-runs on new shapes
+        options: dict[str, object] = {
+            "INFERENCE_MODE": "true",
+            "DISABLE_OPTIMIZED_EXECUTION": "true",
+        }
+    else:
+        backend, kind = 'backend: "python"\n', "KIND_CPU"
+        options = {"torch_threads": torch_threads, "pad_id": 1}
     return (
         _HEADER
-        + 'backend: "python"\n'
+        + backend
         + _common(name, info.dim, max_batch_size, queue_delay_us)
-        + f"instance_group [ {{ kind: KIND_CPU count: {instances} }} ]\n"
+        + f"instance_group [ {{ kind: {kind} count: {instances} }} ]\n"
         + _parameters(_info_parameters(info, max_length))
-        + _parameters({"torch_threads": torch_threads, "pad_id": 1})
+        + _parameters(options)
     )
 
 
@@ -141,12 +143,7 @@ def front_config(
 
 
 def _info_parameters(info: ModelInfo, max_length: int) -> dict[str, object]:
-    return {
-        "model_name": info.name,
-        "model_version": info.version,
-        "embedding_dim": info.dim,
-        "max_length": max_length,
-    }
+    return dict(zip(INFO_KEYS, (info.name, info.version, info.dim, max_length), strict=True))
 
 
 def write_model_repository(
@@ -196,9 +193,13 @@ def write_model_repository(
     (model_dir / "configs").mkdir(parents=True, exist_ok=True)
     options = {"max_batch_size": max_batch_size, "queue_delay_us": queue_delay_us}
     with atomic_write(model_dir / "config.pbtxt") as handle:
-        handle.write(gpu_config(name, info, max_length, **options))
+        handle.write(embedding_config(name, info, max_length, gpu=True, **options))
     with atomic_write(model_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt") as handle:
-        handle.write(cpu_config(name, info, max_length, torch_threads=torch_threads, **options))
+        handle.write(
+            embedding_config(
+                name, info, max_length, gpu=False, torch_threads=torch_threads, **options
+            )
+        )
     shutil.copyfile(BACKEND_SOURCE, model_dir / "1" / "model.py")
     written = [model_dir / "config.pbtxt", model_dir / "configs" / f"{CPU_CONFIG_NAME}.pbtxt"]
     if front:

@@ -117,10 +117,8 @@ def test_committed_repository_is_what_the_writer_writes(tmp_path: Path) -> None:
         for relative in (
             f"{model_dir.name}/config.pbtxt",
             f"{model_dir.name}/configs/cpu_python.pbtxt",
-            f"{model_dir.name}/1/model.py",
             f"{front}/config.pbtxt",
             f"{front}/configs/cpu_python.pbtxt",
-            f"{front}/1/model.py",
         ):
             expected = (repository / relative).read_text()
             assert (COMMITTED / relative).read_text() == expected, f"{relative} is stale"
