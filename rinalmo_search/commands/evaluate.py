@@ -76,6 +76,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the trainer's feature cache (default of 'train': SPLIT/features): "
                         "heads trained on a frozen RiNALMo backbone read their backbone "
                         "features from it instead of running the backbone again")
+    parser.add_argument("--feedback", default="off", metavar="SETTINGS",
+                        help="comma-separated pseudo-relevance feedback settings, each evaluated "
+                        "with each method: off, on (the defaults) or "
+                        "THRESHOLD:DEPTH:SEEDS:SEED_DEPTH, e.g. off,0.9:1000:5:200")
+    parser.add_argument("--queries-from", choices=("test", "validation"), default="test",
+                        help="families queried: 'validation' to choose parameters (never to "
+                        "report: thresholds are then fixed on the same queries)")
     parser.add_argument("--out-json", metavar="FILE", help="write the report as JSON")
     parser.add_argument("--out-md", metavar="FILE", help="write the markdown table")
     parser.set_defaults(handler=run)
@@ -103,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
                 f"Invalid re-ranking method: {method!r} (expected one of "
                 f"{', '.join(RERANK_METHODS)})"
             )
+    from rinalmo_search.feedback import Feedback
+
+    feedbacks = [Feedback.parse(text) for text in args.feedback.split(",") if text.strip()]
     models = _names(args.model) or [DEFAULT_MODEL]
     split = load_retrieval_set(args.split)
     report = evaluate(
@@ -110,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         evalue=args.evalue, threads=args.threads,
         max_queries_per_family=args.max_queries_per_family,
         max_validation_queries_per_family=args.max_validation_queries_per_family,
-        feature_cache=args.feature_cache,
+        feature_cache=args.feature_cache, feedbacks=feedbacks or [None],
+        query_split=args.queries_from,
     )
     write_report(report, json_path=args.out_json, markdown_path=args.out_md)
     sys.stdout.write(markdown(report))

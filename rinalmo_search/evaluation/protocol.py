@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rinalmo_search.embedder.base import Embedder
+from rinalmo_search.feedback import Feedback
 from rinalmo_search.hits import Hit
 from rinalmo_search.rerank import RerankCalibration, two_stage
 from rinalmo_search.seqio import SequenceRecord
@@ -117,6 +118,7 @@ def run_model(
     threads: int = 1,
     database_vectors: np.ndarray | None = None,
     first_candidates: int | None = None,
+    feedback: Feedback | None = None,
 ) -> ToolRun:
     """Our two-stage search of ``queries`` against ``database``, as ``search`` runs it
     (:func:`rinalmo_search.rerank.two_stage`), with exact cosine search as stage 1.
@@ -131,6 +133,8 @@ def run_model(
         threads: stage-2 threads.
         database_vectors: the database's vectors if already computed (then ``index`` is 0).
         first_candidates: the adaptive shortlist's first depth (``None``: always ``top_k``).
+        feedback: widen each shortlist with feedback searches (:mod:`rinalmo_search.feedback`);
+            the widened list is cut to the same ``top_k`` (+1, the query) as without.
     """
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -154,7 +158,8 @@ def run_model(
     start = time.perf_counter()
     ranked = two_stage(queries, query_vectors, fetch, top_k=deepest, candidates=deepest,
                        first_candidates=first_candidates or deepest, method=rerank_method,
-                       threads=threads, calibration=RerankCalibration.for_model(embedder))
+                       threads=threads, calibration=RerankCalibration.for_model(embedder),
+                       feedback=feedback, embed=embedder.embed)
     seconds["rerank"] = time.perf_counter() - start - seconds["search"]
     first = min(first_candidates or deepest, deepest)
     extended = sum(depth == deepest for depth in depths) if first < deepest else 0
@@ -163,10 +168,13 @@ def run_model(
         for q, hs in zip(queries, ranked, strict=True)
     }
     label = name if rerank_method == "none" else f"{name}+{rerank_method}"
+    if feedback is not None and rerank_method != "none":
+        label += f"+prf({feedback.label()})"
     return ToolRun(label, hits, seconds, len(queries), threads,
                    details={"model": embedder.info.tag, "top_k": top_k,
                             "rerank": rerank_method, "vector_search": "exact numpy cosine",
-                            "first_candidates": first, "queries_extended": extended})
+                            "first_candidates": first, "queries_extended": extended,
+                            "feedback": feedback.label() if feedback else "off"})
 
 
 def peer_run(
