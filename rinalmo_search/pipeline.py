@@ -22,6 +22,7 @@ from tqdm import tqdm
 from .config import Settings
 from .embedder import DEFAULT_MODEL, Embedder, load_embedder
 from .errors import ConfigError
+from .feedback import Feedback
 from .hits import Hit, write_hits_tsv
 from .milvus import VectorStore
 from .milvus.store import HIT_FIELDS
@@ -157,6 +158,7 @@ def search_records(
     first_candidates: int | None = None,
     threads: int = 1,
     batch_size: int = 256,
+    feedback: Feedback | None = None,
 ) -> list[list[Hit]]:
     """Top hits of each query, best first.
 
@@ -178,6 +180,8 @@ def search_records(
             cost 0.027 AP at 200 (0.841 vs 0.868).
         threads: threads for the re-ranker.
         batch_size: queries embedded and searched per round.
+        feedback: with re-ranking, widen each shortlist by searching again from its confident
+            hits, embedded by ``embedder`` (:mod:`rinalmo_search.feedback`); ``None``: off.
 
     Raises:
         ConfigError: ``top_k`` is not positive or the re-ranking method is unknown.
@@ -207,6 +211,8 @@ def search_records(
                 method=rerank,
                 threads=threads,
                 calibration=calibration,
+                feedback=feedback,
+                embed=embedder.embed,
             )
         )
     log.debug("search (%s): %.3f s", rerank, time.perf_counter() - started)

@@ -98,3 +98,27 @@ def test_feedback_needs_the_model_and_parses_its_settings() -> None:
     for bad in ("0.8:500", "x:1:2:3", "1.5:1:2:3", "0.5:-1:2:3"):
         with pytest.raises(ConfigError, match="feedback"):
             Feedback.parse(bad)
+
+
+def test_search_records_widens_with_the_searching_model() -> None:
+    from rinalmo_search.pipeline import search_records
+
+    query, vectors, fetch, embed, fetched, embedded = _world()
+
+    class Store:
+        def check_model(self, info: object) -> None:
+            pass
+
+        def search(self, rows: np.ndarray, *, top_k: int, filter: str, fields: object):
+            return fetch(rows, top_k)
+
+    class Model:
+        info = None
+
+        def embed(self, sequences: list[str]) -> np.ndarray:
+            return vectors if sequences == [query.sequence] else embed(sequences)
+
+    found = search_records([query], Store(), Model(), top_k=10, rerank="sw",  # type: ignore[arg-type]
+                           candidates=20, feedback=Feedback(0.9, 20, 2, 10))[0]
+    assert embedded == [5]
+    assert sum(h.target_id.startswith("far") for h in found) == 5
