@@ -66,7 +66,8 @@ class Feedback:
 
     @classmethod
     def parse(cls, text: str) -> Feedback | None:
-        """``"off"`` → ``None``; ``"on"`` → the defaults; ``"T:DEPTH:SEEDS:SEED_DEPTH"``.
+        """``"off"`` → ``None``; ``"on"`` → the defaults; ``"T:DEPTH:SEEDS:SEED_DEPTH[:MAX]"``
+        (``MAX``: :attr:`max_confident`).
 
         Raises:
             ConfigError: anything else.
@@ -78,18 +79,19 @@ class Feedback:
             return cls()
         parts = text.split(":")
         try:
-            if len(parts) != 4:
+            if len(parts) not in (4, 5):
                 raise ValueError
-            return cls(float(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]))
+            return cls(float(parts[0]), *(int(part) for part in parts[1:]))
         except ValueError:
             raise ConfigError(
-                f"Invalid feedback {text!r} (expected off, on or THRESHOLD:DEPTH:SEEDS:SEED_DEPTH, "
-                "e.g. 0.9:1000:5:200)"
+                f"Invalid feedback {text!r} (expected off, on or "
+                "THRESHOLD:DEPTH:SEEDS:SEED_DEPTH[:MAX_CONFIDENT], e.g. 0.9:1000:5:200)"
             ) from None
 
     def label(self) -> str:
         """Short form for reports (what :meth:`parse` reads)."""
-        return f"{self.threshold:g}:{self.depth}:{self.seeds}:{self.seed_depth}"
+        return (f"{self.threshold:g}:{self.depth}:{self.seeds}:{self.seed_depth}:"
+                f"{self.max_confident}")
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

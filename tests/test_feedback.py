@@ -94,8 +94,9 @@ def test_feedback_needs_the_model_and_parses_its_settings() -> None:
     assert Feedback.parse("off") is None
     assert Feedback.parse("on") == Feedback()
     assert Feedback.parse("0.8:500:3:100") == Feedback(0.8, 500, 3, 100)
-    assert Feedback.parse("0.8:500:3:100").label() == "0.8:500:3:100"
-    for bad in ("0.8:500", "x:1:2:3", "1.5:1:2:3", "0.5:-1:2:3"):
+    assert Feedback.parse("0.8:500:3:100:20") == Feedback(0.8, 500, 3, 100, 20)
+    assert Feedback.parse("0.8:500:3:100:20").label() == "0.8:500:3:100:20"
+    for bad in ("0.8:500", "0.8:1:2:3:4:5", "x:1:2:3", "1.5:1:2:3", "0.5:-1:2:3"):
         with pytest.raises(ConfigError, match="feedback"):
             Feedback.parse(bad)
 
