@@ -28,7 +28,7 @@ from galaxy_server import (
     tool_files,
 )
 
-pytestmark = pytest.mark.galaxy
+pytestmark = [pytest.mark.galaxy, pytest.mark.slow]  # a real Galaxy: ~13 min
 
 PLANEMO_TIMEOUT_S = 1800
 SETUP_TIMEOUT_S = 1800
