@@ -5,6 +5,6 @@ names live in :mod:`rinalmo_search.milvus.schema`.
 """
 
 from .schema import IndexSettings
-from .store import VectorStore, build_filter, is_server_uri
+from .store import VectorStore, build_filter, check_limits, is_server_uri
 
-__all__ = ["IndexSettings", "VectorStore", "build_filter", "is_server_uri"]
+__all__ = ["IndexSettings", "VectorStore", "build_filter", "check_limits", "is_server_uri"]

@@ -25,7 +25,7 @@ from pymilvus import MilvusClient, MilvusException
 from rinalmo_search.embedder import ModelInfo
 
 from rinalmo_search.config import mask_secrets, mask_uri
-from rinalmo_search.errors import ConfigError, StoreError
+from rinalmo_search.errors import ConfigError, InputError, StoreError
 from rinalmo_search.hits import Hit
 from rinalmo_search.seqio import SequenceRecord, cannot_write_in
 
@@ -168,12 +168,20 @@ def version_name(alias: str, version: int) -> str:
     return f"{alias}_v{version}"
 
 
+CONNECT_FAILED = 2  # pymilvus Status.CONNECT_FAILED: "Fail connecting to server on HOST:PORT"
+
+
 @contextmanager
 def _milvus_errors(action: str) -> Iterator[None]:
     """Turn a MilvusException into a StoreError that says what was being done."""
     try:
         yield
     except MilvusException as error:
+        if error.code == CONNECT_FAILED:  # e.g. the server stopped or died meanwhile
+            raise StoreError(
+                f"Milvus server unreachable (stopped or restarting?) while trying to {action}: "
+                f"{error.message}"
+            ) from error
         raise StoreError(
             f"Milvus refused to {action}: {error.message} (code {error.code})"
         ) from error
@@ -627,8 +635,9 @@ class VectorStore:
         ``upsert``), so the store does not look their ids up again.
 
         Raises:
-            StoreError: no model set, vectors of the wrong shape or not finite, a field too
-                long, or Milvus refused the write.
+            InputError: a field too long (:func:`check_limits`).
+            StoreError: no model set, vectors of the wrong shape or not finite, or Milvus
+                refused the write.
         """
         model = self._require_model()
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -659,18 +668,7 @@ class VectorStore:
 
     @staticmethod
     def _row(record: SequenceRecord, vector: np.ndarray, model: ModelInfo) -> dict[str, Any]:
-        checks = (
-            (S.ID, record.id, S.MAX_ID_LENGTH),
-            (S.SEQUENCE, record.sequence, S.MAX_SEQUENCE_LENGTH),
-            (S.FAMILY, record.family, S.MAX_LABEL_LENGTH),
-            (S.CLAN, record.clan, S.MAX_LABEL_LENGTH),
-        )
-        for name, value, limit in checks:
-            if len(value.encode("utf-8")) > limit:
-                raise StoreError(
-                    f"Record {record.id[:80]!r}: {name} is {len(value.encode())} bytes long "
-                    f"(the store accepts at most {limit})"
-                )
+        check_limits([record])
         source = record.source
         if len(source.encode("utf-8")) > S.MAX_SOURCE_LENGTH:
             source = source.encode("utf-8")[-S.MAX_SOURCE_LENGTH :].decode("utf-8", "ignore")
@@ -764,8 +762,11 @@ class VectorStore:
                 or, without it, from the sequence.
 
         Returns:
-            One list of :class:`Hit` per query row; ``score`` and ``embedding_score`` are the
-            cosine similarity (inner product for ``metric="IP"``).
+            One list of at most ``top_k`` :class:`Hit` per query row; ``score`` and
+            ``embedding_score`` are the cosine similarity (inner product for
+            ``metric="IP"``). Every id stored with the same sequence as a hit follows it, with
+            its score, whether or not the HNSW graph reached it (one extra look-up by content
+            hash per call).
 
         Raises:
             StoreError: bad ``top_k`` or vector shape, an invalid filter, or a Milvus error.
@@ -792,18 +793,53 @@ class VectorStore:
         self._ensure_loaded(target)
         # Through the alias, so a version swapped in by `promote` is used at once.
         name = target if self._building else self.alias
-        with _milvus_errors(f"search {name!r}" + (f" with filter {filter!r}" if filter else "")):
+        wanted = [f for f in fields if f != S.CONTENT_HASH]
+        action = f"search {name!r}" + (f" with filter {filter!r}" if filter else "")
+        with _milvus_errors(action):
             results = self.client.search(
                 name,
                 data=queries.tolist(),
                 limit=top_k,
                 filter=filter,
-                output_fields=list(fields),
+                output_fields=[*wanted, S.CONTENT_HASH],
                 search_params=self.settings.search_params(top_k, ef),
                 anns_field=S.VECTOR,
                 consistency_level=self._read_consistency(),
             )
-        return [[_to_hit(hit) for hit in hits] for hits in results]
+        found = [[_raw_hit(hit) for hit in hits] for hits in results]
+        copies = self._same_content(name, found, filter, wanted, action)
+        return [_with_copies(hits, copies, top_k) for hits in found]
+
+    def _same_content(
+        self,
+        name: str,
+        found: list[list[dict[str, Any]]],
+        filter: str,  # noqa: A002
+        fields: list[str],
+        action: str,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """content hash → every stored row with it (passing ``filter``), for the hits' hashes.
+
+        HNSW can leave some of several identical vectors unreachable (issue 15: 2 of 18,000
+        rows, six ids per sequence, never found even at ef=2,000), so a search hands back
+        every id stored with the content of a hit instead of trusting the graph to reach each.
+        """
+        hashes = list(dict.fromkeys(h[S.CONTENT_HASH] for hits in found for h in hits))
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(hashes), LOOKUP_BATCH):
+            chunk = hashes[start : start + LOOKUP_BATCH]
+            expression = f"{S.CONTENT_HASH} in {json.dumps(chunk)}"
+            with _milvus_errors(action):
+                for row in self.client.query(
+                    name,
+                    filter=f"({expression}) and ({filter})" if filter else expression,
+                    output_fields=[S.ID, S.CONTENT_HASH, *fields],
+                    consistency_level=self._read_consistency(),
+                ):
+                    rows.setdefault(str(row[S.CONTENT_HASH]), []).append(dict(row))
+        for same in rows.values():
+            same.sort(key=lambda row: str(row[S.ID]))
+        return rows
 
     def describe_index(self) -> dict[str, Any]:
         """Milvus's description of the vector index (type, metric, parameters, progress)."""
@@ -884,6 +920,32 @@ class VectorStore:
             time.sleep(poll)
 
 
+def check_limits(records: Sequence[SequenceRecord]) -> None:
+    """Check every record fits the store's fields, before anything is written.
+
+    Limits (bytes of UTF-8, from :mod:`~rinalmo_search.milvus.schema`): id
+    :data:`~.schema.MAX_ID_LENGTH`, sequence :data:`~.schema.MAX_SEQUENCE_LENGTH`, family and
+    clan :data:`~.schema.MAX_LABEL_LENGTH`; a longer source is cut, not refused.
+
+    Raises:
+        InputError: the first record over a limit, named by its ``path:line``.
+    """
+    for record in records:
+        for name, value, limit in (
+            (S.ID, record.id, S.MAX_ID_LENGTH),
+            (S.SEQUENCE, record.sequence, S.MAX_SEQUENCE_LENGTH),
+            (S.FAMILY, record.family, S.MAX_LABEL_LENGTH),
+            (S.CLAN, record.clan, S.MAX_LABEL_LENGTH),
+        ):
+            size = len(value.encode("utf-8"))
+            if size > limit:
+                unit = "nt" if name == S.SEQUENCE else "bytes"
+                raise InputError(
+                    f"{record.source or 'input'}: record {record.id[:80]!r}: {name} is {size:,} "
+                    f"{unit} long, the store accepts at most {limit:,}; nothing was written"
+                )
+
+
 def _write_batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """Split rows into requests of at most WRITE_BATCH rows and WRITE_BATCH_BYTES of text."""
     batch: list[dict[str, Any]] = []
@@ -899,12 +961,30 @@ def _write_batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]
         yield batch
 
 
-def _to_hit(hit: Any) -> Hit:
+def _raw_hit(hit: Any) -> dict[str, Any]:
+    """A search result as a plain dict: its fields, ``id`` and ``distance``."""
     entity = hit.get("entity", {}) if isinstance(hit, dict) else hit.entity
-    score = float(hit["distance"])
+    return {**entity, S.ID: str(hit["id"]), "distance": float(hit["distance"])}
+
+
+def _with_copies(
+    hits: list[dict[str, Any]], copies: dict[str, list[dict[str, Any]]], top_k: int
+) -> list[Hit]:
+    """``hits`` best first, each followed by the other ids of its content (same score)."""
+    out: list[Hit] = []
+    seen: set[str] = set()
+    for hit in hits:
+        for row in [hit, *copies.get(hit[S.CONTENT_HASH], [])]:
+            if row[S.ID] not in seen:
+                seen.add(row[S.ID])
+                out.append(_to_hit(row, hit["distance"]))
+    return out[:top_k]
+
+
+def _to_hit(entity: dict[str, Any], score: float) -> Hit:
     sequence = str(entity.get(S.SEQUENCE) or "")
     return Hit(
-        target_id=str(hit["id"]),
+        target_id=str(entity[S.ID]),
         score=score,
         family=str(entity.get(S.FAMILY) or ""),
         clan=str(entity.get(S.CLAN) or ""),

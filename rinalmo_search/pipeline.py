@@ -24,7 +24,7 @@ from .embedder import DEFAULT_MODEL, Embedder, load_embedder
 from .errors import ConfigError
 from .feedback import Feedback
 from .hits import Hit, write_hits_tsv
-from .milvus import VectorStore
+from .milvus import VectorStore, check_limits
 from .milvus.store import HIT_FIELDS
 from .rerank import RerankCalibration, two_stage
 from .seqio import SequenceRecord, atomic_write, write_fasta
@@ -116,8 +116,13 @@ def index_records(
     With ``new_version``, the records go into a new version of the collection (e.g. built by a
     new model) while searches keep using the current one; the alias is swapped to it at the end
     (and the old version dropped with ``drop_previous``).
+
+    Raises:
+        InputError: a record over the store's limits (:func:`~.milvus.check_limits`), found
+            before anything is created or written.
     """
     started = time.perf_counter()
+    check_limits(records)
     if new_version:
         store.create_version(embedder.info)
     else:

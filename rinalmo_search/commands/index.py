@@ -8,6 +8,8 @@ import logging
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.config import mask_uri
 from rinalmo_search.errors import ConfigError, InputError
+from rinalmo_search.milvus import check_limits
+from rinalmo_search.milvus import schema as S
 from rinalmo_search.pipeline import index_records, open_embedder, open_store
 from rinalmo_search.seqio import (
     STDIO,
@@ -22,7 +24,7 @@ from .common import add_model_options, add_store_options, refuse_inside_database
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = """\
+EXAMPLES = f"""\
 examples:
   # build a collection in a local Milvus Lite file
   rinalmo-search index rfam_seeds.fasta --db rna.db
@@ -48,6 +50,11 @@ or NA) labels the record; --labels TSV (columns: id family clan, header optional
 inputs: FASTA and labels files may be gzip-compressed or '-' (standard input), UTF-8 (a
 byte-order mark is ignored; other bytes stop with the file and line). --report is checked
 for writability before anything is stored.
+
+limits: a sequence of at most {S.MAX_SEQUENCE_LENGTH:,} nt, an id of at most {S.MAX_ID_LENGTH}
+bytes (UTF-8), family and clan accessions of at most {S.MAX_LABEL_LENGTH} bytes. Every record
+is checked before anything is written: one over a limit stops the run with its file and line,
+and the collection is left as it was.
 """
 
 
@@ -104,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             )
         for record in records:
             record.family, record.clan = labels.get(record.id, (record.family, record.clan))
+    check_limits(records)  # before the database is created or opened
     with open_embedder(settings) as embedder, open_store(settings) as store:
         report = index_records(
             records,
