@@ -47,6 +47,10 @@ OUTPUT_FIELDS = [ID, SEQUENCE, LENGTH, CONTENT_HASH, FAMILY, CLAN, SOURCE, MODEL
 PROPERTY_MODEL = "rinalmo_search.model"
 PROPERTY_DIM = "rinalmo_search.dim"
 PROPERTY_SCHEMA = "rinalmo_search.schema_version"
+#: ``"1"`` once two ids of the collection share a content hash (set by the write that made it
+#: so, never unset), ``"0"`` at creation; absent (collections made before it) reads as ``"1"``.
+#: Searches look up the other ids of a hit's content only where it is ``"1"``.
+PROPERTY_SHARED_CONTENT = "rinalmo_search.shared_content"
 SCHEMA_VERSION = "1"
 
 METRICS = ("COSINE", "IP")

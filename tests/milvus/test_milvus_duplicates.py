@@ -49,3 +49,30 @@ def test_every_copy_of_a_shared_sequence_is_found_by_its_vector(target: Target) 
         filtered = store.search(vectors[:20], top_k=3, filter=f'family == "{family}"')
         assert all(len(hits) == 3 for hits in filtered)
         assert {hit.family for hits in filtered for hit in hits} == {family}
+
+
+def test_search_looks_up_copies_only_where_ids_share_content(target: Target) -> None:
+    records = make_records(40)
+    vectors = clustered_vectors(40)
+    with target.open() as store:
+        store.ensure_collection(MODEL)
+        store.insert(records[:30], vectors[:30])
+        queries: list[str] = []
+        query = store.client.query
+
+        def counting_query(*args: object, **kwargs: object) -> object:
+            queries.append(str(kwargs.get("filter")))
+            return query(*args, **kwargs)
+
+        store.client.query = counting_query  # type: ignore[method-assign]
+        assert len(store.search(vectors[:5], top_k=3)[0]) == 3
+        assert not any("content_hash in" in expression for expression in queries)
+        # the same sequence under a new id: the write marks the collection, searches expand
+        store.insert([dataclasses.replace(records[0], id="again")], vectors[:1])
+        hits = store.search(vectors[:1], top_k=2, fields=())[0]
+        assert {hit.target_id for hit in hits} == {records[0].id, "again"}
+        assert any("content_hash in" in expression for expression in queries)
+    with target.open() as reopened:
+        assert reopened.client.describe_collection(reopened.physical_name())["properties"][
+            "rinalmo_search.shared_content"
+        ] == "1"
