@@ -11,8 +11,9 @@ For each database size it measures, in one run and on one machine:
   index the RiNALMo homology-search paper used — and the Milvus/FAISS ratios.
 
 Data: k-mer embeddings (the ``kmer`` baseline model) of the Rfam seed sequences, topped up with
-mutated copies (3–15 % substitutions) to reach the size, so the vectors have the family
-cluster structure of real embeddings; queries are fresh mutated copies not in the database.
+mutated copies (:func:`rinalmo_search.simulate.mutate`, rates of 3–15 %) to reach the size, so
+the vectors have the family cluster structure of real embeddings; queries are fresh mutated
+copies not in the database.
 ``--data random`` adds uniform random unit vectors, the worst case for HNSW.
 
 Examples:
@@ -75,21 +76,12 @@ class SizeResult:
 # ── data ────────────────────────────────────────────────────────────────────────────────────
 
 
-def mutate(sequence: str, rate: float, rng: np.random.Generator) -> str:
-    """``sequence`` with a fraction ``rate`` of positions substituted by another base."""
-    letters = np.frombuffer(sequence.encode("ascii"), dtype="S1").copy()
-    hits = rng.random(len(letters)) < rate
-    replacements = rng.choice(np.array(list(b"ACGU"), dtype=np.uint8), size=int(hits.sum()))
-    letters.view(np.uint8)[hits] = replacements
-    # a substitution by the same base happens 1/4 of the time; fine for a benchmark
-    return letters.tobytes().decode("ascii")
-
-
 def rfam_like(size: int, n_queries: int, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
     """Records and k-mer vectors of Rfam seeds (+ mutated copies), and query vectors."""
     from rinalmo_search.embedder import load_embedder
 
     from rinalmo_search.seqio import SequenceRecord, read_fasta
+    from rinalmo_search.simulate import mutate
 
     logging.getLogger("rinalmo_search.seqio").setLevel(logging.ERROR)
     rng = np.random.default_rng(seed)
@@ -103,14 +95,16 @@ def rfam_like(size: int, n_queries: int, seed: int) -> tuple[list, np.ndarray, n
         records.append(
             SequenceRecord(
                 id=f"{source.id}_m{copy}",
-                sequence=mutate(source.sequence, rng.uniform(0.03, 0.15), rng),
+                sequence=mutate(source.sequence, rng, rate=rng.uniform(0.03, 0.15)),
                 family=source.family,
                 clan=source.clan,
                 source="mutated",
             )
         )
     query_sources = [records[int(i)] for i in rng.choice(len(records), n_queries, replace=False)]
-    query_sequences = [mutate(r.sequence, rng.uniform(0.03, 0.15), rng) for r in query_sources]
+    query_sequences = [
+        mutate(r.sequence, rng, rate=rng.uniform(0.03, 0.15)) for r in query_sources
+    ]
     embedder = load_embedder("kmer")
     started = time.perf_counter()
     vectors = np.concatenate(

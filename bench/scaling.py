@@ -2,8 +2,7 @@
 
 Databases are nested (each size contains the smaller ones): the real Rfam seed sequences in a
 fixed random order, then — past the 62.5k real ones — mutated copies of them (substitutions at
-``rate``, insertions and deletions at ``rate/10`` each, the model of
-:func:`rinalmo_search.simulate.mutate`, vectorised here so that a million copies take seconds).
+``rate``, insertions and deletions at ``rate/10`` each: :func:`rinalmo_search.simulate.mutate`).
 Queries are the first real sequences of that order, so every database holds them.
 
 Per tool and size:
@@ -16,11 +15,13 @@ Per tool and size:
   re-ranker (whose stage 1 fetches the pipeline's default ``candidates``, 1,000, with their
   sequences: that Milvus Lite call, not the alignment, is most of its cost).
   Model load time is measured once, apart.
-* **BLASTn**: ``makeblastdb`` once (index build), then one ``blastn`` process per query.
-* **MMseqs2**: ``createdb`` once (index build), then one ``easy-search`` per query against
-  it. ``createindex`` is not used: MMseqs2's nucleotide k-mer index takes ~8 GB of RAM, which
-  the shared 23 GB machine could not give (OOM-killed); each search builds that table instead,
-  so MMseqs2 is timed on the first ``slow_queries`` queries only.
+* **BLASTn** (:data:`time_blastn`): ``makeblastdb`` once (index build), then one ``blastn``
+  process per query.
+* **MMseqs2** (:data:`time_mmseqs`): ``createdb`` once (index build), then one
+  ``easy-search`` per query against it. ``createindex`` is not used: MMseqs2's nucleotide k-mer
+  index takes ~8 GB of RAM, which the shared 23 GB machine could not give (OOM-killed); each
+  search builds that table instead, so MMseqs2 is timed on the first ``slow_queries`` queries
+  only.
 
 Each peer is also timed with all queries in one call (``batch``: seconds per query), which
 amortises its start-up and database loading.
@@ -47,28 +48,14 @@ from rinalmo_search.evaluation.peers import blastn_command, mmseqs_command
 from rinalmo_search.pipeline import index_records, search_records
 from rinalmo_search.rerank import DEFAULT_RERANK
 from rinalmo_search.seqio import SequenceRecord
+from rinalmo_search.simulate import mutate
 from rinalmo_search.tools import run_tool
 
 log = logging.getLogger(__name__)
 
-_BASES = np.frombuffer(b"ACGU", dtype=np.uint8)
 #: Peers too slow per query to time every query (MMseqs2 nucleotide search builds a ~8 GB
 #: k-mer table for every search here): timed on the first ``slow_queries`` only.
 SLOW_PEERS = ("mmseqs",)
-
-
-def mutate_fast(sequence: str, rng: np.random.Generator, *, rate: float) -> str:
-    """Vectorised :func:`rinalmo_search.simulate.mutate` (same rates, different random draws)."""
-    seq = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8).copy()
-    draws = rng.random(seq.size)
-    substitute = draws < rate
-    seq[substitute] = _BASES[rng.integers(0, 4, int(substitute.sum()))]
-    keep = draws >= rate / 10
-    inserts = rng.random(seq.size) < rate / 10
-    # position i emits its residue (unless deleted), then an inserted residue (if drawn)
-    pairs = np.stack([seq, _BASES[rng.integers(0, 4, seq.size)]], axis=1).ravel()
-    out = pairs[np.stack([keep, inserts], axis=1).ravel()]
-    return out.tobytes().decode("ascii") or sequence
 
 
 def nested_databases(
@@ -94,7 +81,7 @@ def nested_databases(
         database.append(
             SequenceRecord(
                 id=f"{source.id}|mut{index}",
-                sequence=mutate_fast(source.sequence, rng, rate=rate),
+                sequence=mutate(source.sequence, rng, rate=rate),
                 family=source.family,
                 clan=source.clan,
                 description="mutated copy",
@@ -148,80 +135,84 @@ def _time_each(
     return latencies
 
 
-def time_blastn(
-    database_fa: Path,
-    queries: Sequence[SequenceRecord],
-    work: Path,
-    size: int,
-    *,
-    top_k: int,
-    evalue: float,
-    threads: int,
-) -> Timing:
-    """makeblastdb once, then one blastn per query, then all queries in one call."""
-    start = time.perf_counter()
-    run_tool(["makeblastdb", "-dbtype", "nucl", "-in", str(database_fa), "-out", str(work / "bdb")])
-    index_seconds = time.perf_counter() - start
+@dataclass(frozen=True)
+class PeerTimer:
+    """How one peer is timed: its index once, then one process per query, then one batch call.
 
-    def search(query: Path) -> None:
-        run_tool(blastn_command(query, work / "bdb", work / "blast.tsv", evalue=evalue,
-                                max_hits=top_k, threads=threads,
-                                outfmt="6 qseqid sseqid evalue bitscore"))
+    Attributes:
+        tool: the tool's name in the results (``blastn``, ``mmseqs``).
+        program: the executable that must be on ``PATH``.
+        index: ``(database FASTA, work folder) -> command`` that builds its database.
+        search: ``(query FASTA, work folder, top_k, evalue, threads) -> command`` of one search.
+        details: how it was run, for the report.
+    """
 
-    latencies = _time_each(queries, work, search, f"blastn {size}")
-    _write_fasta(queries, work / "all.fa")
-    start = time.perf_counter()
-    search(work / "all.fa")
-    batch = (time.perf_counter() - start) / len(queries)
-    return Timing(
-        "blastn",
-        size,
-        index_seconds,
-        latencies,
-        batch,
-        {"index": "makeblastdb", "per_query": "blastn -task blastn (one process)"},
-    )
+    tool: str
+    program: str
+    index: Callable[[Path, Path], list[str]]
+    search: Callable[[Path, Path, int, float, int], list[str]]
+    details: dict[str, str]
+
+    def __call__(
+        self,
+        database_fa: Path,
+        queries: Sequence[SequenceRecord],
+        work: Path,
+        size: int,
+        *,
+        top_k: int,
+        evalue: float,
+        threads: int,
+    ) -> Timing:
+        """Time the index build, each query alone, and all queries in one call."""
+        start = time.perf_counter()
+        run_tool(self.index(database_fa, work))
+        index_seconds = time.perf_counter() - start
+
+        def search(query: Path) -> None:
+            run_tool(self.search(query, work, top_k, evalue, threads))
+
+        latencies = _time_each(queries, work, search, f"{self.tool} {size}")
+        _write_fasta(queries, work / "all.fa")
+        start = time.perf_counter()
+        search(work / "all.fa")
+        batch = (time.perf_counter() - start) / len(queries)
+        return Timing(self.tool, size, index_seconds, latencies, batch, dict(self.details))
 
 
-def time_mmseqs(
-    database_fa: Path,
-    queries: Sequence[SequenceRecord],
-    work: Path,
-    size: int,
-    *,
-    top_k: int,
-    evalue: float,
-    threads: int,
-) -> Timing:
-    """createdb + createindex once, then one easy-search per query, then one batch call."""
-    target = work / "mdb"
-    tmp = work / "mtmp"
-    start = time.perf_counter()
-    run_tool(["mmseqs", "createdb", str(database_fa), str(target), "-v", "1"])
-    index_seconds = time.perf_counter() - start
+#: BLASTn: makeblastdb once, then one blastn per query, then all queries in one call.
+time_blastn = PeerTimer(
+    tool="blastn",
+    program="blastn",
+    index=lambda fasta, work: [
+        "makeblastdb", "-dbtype", "nucl", "-in", str(fasta), "-out", str(work / "bdb")
+    ],
+    search=lambda query, work, top_k, evalue, threads: blastn_command(
+        query, work / "bdb", work / "blast.tsv", evalue=evalue, max_hits=top_k,
+        threads=threads, outfmt="6 qseqid sseqid evalue bitscore",
+    ),
+    details={"index": "makeblastdb", "per_query": "blastn -task blastn (one process)"},
+)  # fmt: skip
 
-    def search(query: Path) -> None:
-        run_tool(mmseqs_command(query, target, work / "mm.m8", tmp, evalue=evalue,
-                                max_hits=top_k, threads=threads))
+#: MMseqs2: createdb once (no createindex), then one easy-search per query, then one batch call.
+time_mmseqs = PeerTimer(
+    tool="mmseqs",
+    program="mmseqs",
+    index=lambda fasta, work: ["mmseqs", "createdb", str(fasta), str(work / "mdb"), "-v", "1"],
+    search=lambda query, work, top_k, evalue, threads: mmseqs_command(
+        query, work / "mdb", work / "mm.m8", work / "mtmp", evalue=evalue, max_hits=top_k,
+        threads=threads,
+    ),
+    details={
+        "index": "createdb (no createindex: its nucleotide k-mer index needs ~8 GB "
+        "RAM and was OOM-killed on this shared machine)",
+        "per_query": "easy-search against the createdb database (one process; "
+        "builds its k-mer table, ~8 GB, at every call)",
+    },
+)  # fmt: skip
 
-    latencies = _time_each(queries, work, search, f"mmseqs {size}")
-    _write_fasta(queries, work / "all.fa")
-    start = time.perf_counter()
-    search(work / "all.fa")
-    batch = (time.perf_counter() - start) / len(queries)
-    return Timing(
-        "mmseqs",
-        size,
-        index_seconds,
-        latencies,
-        batch,
-        {
-            "index": "createdb (no createindex: its nucleotide k-mer index needs ~8 GB "
-            "RAM and was OOM-killed on this shared machine)",
-            "per_query": "easy-search against the createdb database (one process; "
-            "builds its k-mer table, ~8 GB, at every call)",
-        },
-    )
+#: The peers :func:`run_scaling` can time, by name.
+PEER_TIMERS = {timer.tool: timer for timer in (time_blastn, time_mmseqs)}
 
 
 def time_ours(
@@ -328,10 +319,9 @@ def run_scaling(
             work = Path(folder)
             _write_fasta(subset, work / "db.fa")
             for peer in peers:
-                runner = {"blastn": time_blastn, "mmseqs": time_mmseqs}[peer]
-                program = {"blastn": "blastn", "mmseqs": "mmseqs"}[peer]
-                if shutil.which(program) is None:
-                    skipped[peer] = f"{program} not found on PATH"
+                runner = PEER_TIMERS[peer]
+                if shutil.which(runner.program) is None:
+                    skipped[peer] = f"{runner.program} not found on PATH"
                     continue
                 log.info("scaling: %s at %d", peer, size)
                 try:

@@ -115,15 +115,6 @@ def test_growth_exponent_recovers_the_power_law() -> None:
     assert scaling.growth_exponent([1_000], [1.0]) is None
 
 
-def test_mutate_fast_applies_the_requested_divergence() -> None:
-    rng = np.random.default_rng(1)
-    source = "".join(rng.choice(list("ACGU"), size=5000))
-    copy = scaling.mutate_fast(source, rng, rate=0.15)
-    assert copy != source and set(copy) <= set("ACGU")
-    assert 0.9 * len(source) < len(copy) < 1.1 * len(source)
-    assert scaling.mutate_fast(source, rng, rate=0.0) == source
-
-
 def test_nested_databases_are_prefixes_holding_the_queries() -> None:
     records = [SequenceRecord(id=f"s{i}", sequence="ACGU" * 10, family=f"F{i % 3}")
                for i in range(50)]
