@@ -11,8 +11,11 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,7 +43,7 @@ def _milvus_server_available() -> str:
 
 
 @pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def milvus_server() -> Iterator[str]:
     """URI of a real Milvus standalone server running for the whole test session.
 
     Started and stopped by :mod:`rinalmo_search.milvus.server` (what ``rinalmo-search server``
@@ -49,12 +52,26 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reason = _milvus_server_available()
     if reason:
         pytest.skip(reason)
-    data = tmp_path_factory.mktemp("milvus-server")
-    info, _ = server.start(data, free_port(), timeout=SERVER_START_TIMEOUT)
+    with server_folder() as data:
+        info, _ = server.start(data, free_port(), timeout=SERVER_START_TIMEOUT)
+        try:
+            yield info.uri
+        finally:
+            server.stop(data)
+
+
+@contextmanager
+def server_folder() -> Iterator[Path]:
+    """A fresh data folder for a server, removed afterwards.
+
+    Not under pytest's tmp_path: a pytest run that starts meanwhile on the same machine prunes
+    all but the newest three base folders, a running server's data with them.
+    """
+    data = Path(tempfile.mkdtemp(prefix="rinalmo-test-milvus-"))
     try:
-        yield info.uri
+        yield data
     finally:
-        server.stop(data)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def free_port() -> int:

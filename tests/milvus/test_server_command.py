@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, server_folder
 from rinalmo_search.milvus import server
 
 PROGRAM = Path(sys.executable).with_name("rinalmo-search")
@@ -45,7 +45,11 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_start_status_start_again_stop(tmp_path: Path) -> None:
-    data, port = tmp_path / "srv", free_port()
+    with server_folder() as data:
+        start_status_start_again_stop(data, free_port(), tmp_path)
+
+
+def start_status_start_again_stop(data: Path, port: int, tmp_path: Path) -> None:
     began = time.monotonic()
     done = cli("server", "start", "--data", str(data), "--port", str(port), cwd=tmp_path)
     try:

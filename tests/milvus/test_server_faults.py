@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, server_folder
 from rinalmo_search.milvus import VectorStore, server
 
 from rinalmo_search.seqio import SequenceRecord, iter_fasta
@@ -33,14 +33,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+def live() -> Iterator[tuple[Path, int]]:
     """(data folder, port) of a server for this module; tests may kill and restart it."""
-    data, port = tmp_path_factory.mktemp("faults") / "srv", free_port()
-    server.start(data, port)
-    try:
-        yield data, port
-    finally:
-        server.stop(data)
+    with server_folder() as data:
+        port = free_port()
+        server.start(data, port)
+        try:
+            yield data, port
+        finally:
+            server.stop(data)
 
 
 def ensure_running(data: Path, port: int) -> str:
@@ -94,6 +95,25 @@ def last_error_line(stderr: str) -> str:
     return lines[-1]
 
 
+def connected(pid: int, port: int) -> bool:
+    """Whether process ``pid`` has an established TCP connection to 127.0.0.1:``port``."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                return True
+    return False
+
+
 def stored_count(uri: str, collection: str) -> int:
     with VectorStore(uri, collection=collection, consistency="Strong", create=False) as store:
         return store.count() if store.exists() else 0
@@ -128,7 +148,7 @@ def test_server_killed_mid_index_then_rerun_after_restart(
     took = time.monotonic() - killed
     assert index.returncode == 1
     line = last_error_line(stderr)
-    assert f"127.0.0.1:{port}" in line, line
+    assert "unreachable" in line and f"127.0.0.1:{port}" in line, line
     assert took < 30, f"index took {took:.1f} s to notice"
     # restart (quick: the dead server's etcd sessions are dropped, not waited for), rerun:
     # exactly the input's records, none twice
@@ -156,7 +176,12 @@ def test_server_stopped_before_and_during_search(live: tuple[Path, int], tmp_pat
         "search", str(queries), "--db", uri, "--collection", "stopped", "--out", "hits.tsv",
         cwd=tmp_path,
     )
-    time.sleep(4.0)  # model loaded, collection opened, searching
+    deadline = time.monotonic() + 120
+    while not connected(search.pid, port):  # the store is open: the search is under way
+        assert search.poll() is None, search.communicate()
+        assert time.monotonic() < deadline, "search did not connect in 120 s"
+        time.sleep(0.1)
+    time.sleep(1.0)
     assert search.poll() is None, search.communicate()
     server.stop(data)
     try:
@@ -165,7 +190,8 @@ def test_server_stopped_before_and_during_search(live: tuple[Path, int], tmp_pat
         search.kill()
         pytest.fail("search still running 60 s after the server stopped")
     assert search.returncode == 1
-    assert "127.0.0.1:" + str(port) in last_error_line(stderr)
+    line = last_error_line(stderr)
+    assert "unreachable" in line and f"127.0.0.1:{port}" in line, line
     assert not (tmp_path / "hits.tsv").exists()
     # stopped before the search: one line naming the URI, at once
     began = time.monotonic()
