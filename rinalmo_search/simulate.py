@@ -3,8 +3,8 @@
 Two mutation models, both here so that every caller shares them:
 
 * :func:`mutate`: substitutions at a given rate and single-residue insertions and deletions
-  at a tenth of it (vectorised); the members of :func:`simulated_families` (test fixtures), the
-  mutated copies of the scaling and Milvus benchmarks and the Galaxy test data are made with it.
+  at a tenth of it (vectorised); the members of :func:`simulated_families` (test fixtures) and
+  the mutated copies of the scaling and Milvus benchmarks are made with it.
 * :func:`diverge`: the compact model's training augmentation; each copy draws its own
   substitution and indel rates, and indels are 1-3 nt long (vectorised).
 
