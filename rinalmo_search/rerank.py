@@ -38,7 +38,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -301,7 +301,8 @@ def two_stage(
         threads: re-ranking threads.
         calibration: the model's stage-2 constants.
         feedback: widen each re-ranked shortlist with vector searches from its confident
-            hits and merge again (:func:`rinalmo_search.feedback.widen`); ``None``: off.
+            hits and merge again (:func:`rinalmo_search.feedback.widen`; none deeper than
+            ``candidates``); ``None``: off.
         embed: the model that made ``vectors`` (``embed(sequences)``), needed by ``feedback``.
 
     Returns:
@@ -340,6 +341,9 @@ def two_stage(
     if feedback is not None and embed is not None:
         from .feedback import widen
 
+        # no feedback search goes deeper than the query's own shortlist may
+        feedback = replace(feedback, depth=min(feedback.depth, deepest),
+                           seed_depth=min(feedback.seed_depth, deepest))
         ranked = widen(queries, vectors, ranked, fetch, embed, feedback=feedback,
                        threads=threads, calibration=calibration)
     return [hits[:top_k] for hits in ranked]

@@ -76,10 +76,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the trainer's feature cache (default of 'train': SPLIT/features): "
                         "heads trained on a frozen RiNALMo backbone read their backbone "
                         "features from it instead of running the backbone again")
-    parser.add_argument("--feedback", default="off", metavar="SETTINGS",
+    parser.add_argument("--feedback", default="on", metavar="SETTINGS",
                         help="comma-separated pseudo-relevance feedback settings, each evaluated "
-                        "with each method: off, on (the defaults) or "
-                        "THRESHOLD:DEPTH:SEEDS:SEED_DEPTH, e.g. off,0.9:1000:5:200")
+                        "with each method: off, on (search's default) or "
+                        "THRESHOLD:DEPTH:SEEDS:SEED_DEPTH[:MAX_CONFIDENT], e.g. off,on")
     parser.add_argument("--queries-from", choices=("test", "validation"), default="test",
                         help="families queried: 'validation' to choose parameters (never to "
                         "report: thresholds are then fixed on the same queries)")

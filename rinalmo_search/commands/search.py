@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.errors import ConfigError
+from rinalmo_search.feedback import Feedback
 from rinalmo_search.hits import Hit
 from rinalmo_search.pipeline import (
     QUERY_FOLDERS_FILE,
@@ -119,6 +120,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "queries whose first shortlist still ends in probable homologs (faster on large "
         "collections; on the test families 200 cost 0.027 AP)",
     )
+    parser.add_argument(
+        "--feedback",
+        default="on",
+        metavar="SETTING",
+        help="with --rerank, search again from each query's confident hits (p >= 0.9) and "
+        "re-rank the widened shortlist: on, off or THRESHOLD:DEPTH:SEEDS:SEED_DEPTH"
+        "[:MAX_CONFIDENT] (on = 0.9:500:10:200:20; validation families: AP 0.870 -> 0.923)",
+    )
     parser.add_argument("--threads", type=int, metavar="N", help="threads for re-ranking")
     add_store_options(parser)
     add_model_options(parser)
@@ -145,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
             candidates=candidates,
             first_candidates=args.first_candidates,
             threads=settings.threads,
+            feedback=Feedback.parse(args.feedback),
         )
         empty = not any(results) and store.count() == 0
         if empty:

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rinalmo_search.embedder.base import Embedder
-from rinalmo_search.feedback import Feedback
+from rinalmo_search.feedback import DEFAULT_FEEDBACK, Feedback
 from rinalmo_search.hits import Hit
 from rinalmo_search.rerank import RerankCalibration, two_stage
 from rinalmo_search.seqio import SequenceRecord
@@ -169,7 +169,7 @@ def run_model(
     }
     label = name if rerank_method == "none" else f"{name}+{rerank_method}"
     if feedback is not None and rerank_method != "none":
-        label += f"+prf({feedback.label()})"
+        label += "+prf" if feedback == DEFAULT_FEEDBACK else f"+prf({feedback.label()})"
     return ToolRun(label, hits, seconds, len(queries), threads,
                    details={"model": embedder.info.tag, "top_k": top_k,
                             "rerank": rerank_method, "vector_search": "exact numpy cosine",

@@ -12,7 +12,7 @@ import numpy as np
 from rinalmo_search.embedder import load_embedder
 from rinalmo_search.embedder.base import Embedder
 from rinalmo_search.errors import ConfigError
-from rinalmo_search.feedback import Feedback
+from rinalmo_search.feedback import DEFAULT_FEEDBACK, Feedback
 from rinalmo_search.seqio import SequenceRecord
 
 from .metrics import SIZE_BUCKETS
@@ -61,7 +61,8 @@ def model_runs(
     log.info("%s: database of %d embedded in %.1f s (%.0f seq/s)", name, len(database),
              index_seconds, len(database) / max(index_seconds, 1e-9))
     runs = []
-    settings = [(m, f) for m in reranks for f in feedbacks if m != "none" or f is None]
+    settings = list(dict.fromkeys(  # feedback needs stage 2: 'none' runs once, without
+        (m, f if m != "none" else None) for m in reranks for f in feedbacks))
     for method, feedback in settings:
         run = run_model(name, embedder, queries, database, top_k=top_k,
                         rerank_method=method, threads=threads, database_vectors=vectors,
@@ -118,7 +119,7 @@ def evaluate(
     max_queries_per_family: int | None = None,
     max_validation_queries_per_family: int | None = 10,
     feature_cache: str | Path | None = None,
-    feedbacks: Sequence[Feedback | None] = (None,),
+    feedbacks: Sequence[Feedback | None] = (DEFAULT_FEEDBACK,),
     query_split: str = "test",
 ) -> dict[str, object]:
     """Run the protocol (see :mod:`.protocol`) and return the report document.

@@ -32,7 +32,7 @@ def test_evaluate_cli_end_to_end(prepared_subset: Path, tmp_path: Path, capsys) 
     ])
     assert code == 0
     report = json.loads((tmp_path / "r.json").read_text())
-    assert [t["name"] for t in report["tools"]] == ["kmer+sw", "kmer", "blastn", "nhmmer"]
+    assert [t["name"] for t in report["tools"]] == ["kmer+sw+prf", "kmer", "blastn", "nhmmer"]
     assert report["queries"] == len(expected_queries)
     assert report["database"] == len(split.records)
     for tool in report["tools"]:
@@ -47,7 +47,7 @@ def test_evaluate_cli_end_to_end(prepared_subset: Path, tmp_path: Path, capsys) 
     assert report["tools"][2]["threshold"] is None  # peers: everything at E <= 1e-3
     markdown = (tmp_path / "r.md").read_text()
     assert markdown == capsys.readouterr().out
-    for name in ("kmer+sw", "blastn", "nhmmer"):
+    for name in ("kmer+sw+prf", "blastn", "nhmmer"):
         assert f"| {name} |" in markdown
 
 
