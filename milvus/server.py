@@ -18,9 +18,10 @@ Traps of the wheel, found by reading it and running it, and what this module doe
   a second server on the machine dies at start-up. Here etcd gets a config file (key
   ``etcd.config.path``, which the wheel's template lacks and this module adds) with two free
   ports on 127.0.0.1, so servers on different data folders coexist.
-* **Ports that drift.** The wrapper chooses every port by scanning upward from its default: a
-  busy 19530 silently becomes 19531. Here the client port is pinned (busy: a one-line error)
-  and the internal ports are free ports that the kernel picks.
+* **Ports that drift.** The wrapper chooses every port by scanning upward from its default (a
+  busy 19530 silently becomes 19531), and refuses a pinned port still in TIME_WAIT. Here the
+  client, etcd and health ports are set as plain config keys (a busy client port: a one-line
+  error) and held while the wrapper scans, so that it gives none of them to an internal service.
 * **All interfaces.** Milvus 2.3 has no listen-address setting: the client port, the internal
   gRPC ports and the metrics/health port listen on every interface (``*.ip`` only sets the
   address advertised to the other components; it is 127.0.0.1 here). Only etcd is bound to
