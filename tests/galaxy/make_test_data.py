@@ -1,8 +1,9 @@
 """Write the tiny, deterministic inputs used by the Galaxy wrappers' ``<tests>``.
 
 Sequences are simulated, not taken from Rfam: each family is a random ancestor (70-90 nt)
-from which members are derived by point substitutions and single-base indels, so members of a
-family share most of their k-mers and members of different families share few. Running the
+from which members are derived by :func:`rinalmo_search.simulate.mutate` (substitutions, and
+single-base indels at a tenth of their rate), so members of a family share most of their k-mers
+and members of different families share few. Running the
 script again rewrites byte-identical files (``tests/galaxy/test_tool_parsing.py`` checks this).
 
 Usage: python tests/galaxy/make_test_data.py [OUT_DIR]
@@ -11,9 +12,12 @@ Usage: python tests/galaxy/make_test_data.py [OUT_DIR]
 
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
+
+import numpy as np
+
+from rinalmo_search.simulate import mutate
 
 SEED = 20261125
 ALPHABET = "ACGU"
@@ -24,24 +28,19 @@ FAMILIES = [
     ("RF90003", "NA", "simC"),
 ]
 MEMBERS_PER_FAMILY = 5
-SUBSTITUTION_RATE = 0.08
-INDEL_RATE = 0.02
+#: :func:`~rinalmo_search.simulate.mutate` rate of each member (and held-out copy).
+MUTATION_RATE = 0.1
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "galaxy_tools" / "rinalmo_search" / "test-data"
 
 
-def mutate(sequence: str, rng: random.Random) -> str:
-    """Copy ``sequence`` with random substitutions and single-base insertions/deletions."""
-    out: list[str] = []
-    for base in sequence:
-        roll = rng.random()
-        if roll < INDEL_RATE / 2:
-            continue
-        if roll < INDEL_RATE:
-            out.append(rng.choice(ALPHABET))
-        if rng.random() < SUBSTITUTION_RATE:
-            base = rng.choice([b for b in ALPHABET if b != base])
-        out.append(base)
-    return "".join(out)
+def random_sequence(rng: np.random.Generator, length: int) -> str:
+    """A uniformly random RNA sequence of ``length`` nt."""
+    return "".join(rng.choice(list(ALPHABET), size=length))
+
+
+def mutated(ancestor: str, rng: np.random.Generator) -> str:
+    """A mutated copy of ``ancestor``."""
+    return mutate(ancestor, rng, rate=MUTATION_RATE)
 
 
 def fasta(records: list[tuple[str, str, str]]) -> str:
@@ -58,7 +57,7 @@ SEED_FAMILIES = 10
 SEED_MEMBERS = 6
 
 
-def stockholm_seed(rng: random.Random) -> tuple[str, str]:
+def stockholm_seed(rng: np.random.Generator) -> tuple[str, str]:
     """A multi-family ``Rfam.seed``-style Stockholm text and its ``Rfam.clanin`` text.
 
     Families come in clan pairs (1+2, 3+4, ...) whose ancestors share half their sequence, so
@@ -71,11 +70,10 @@ def stockholm_seed(rng: random.Random) -> tuple[str, str]:
         accession, name = f"RF991{index:02d}", f"simSeed{index}"
         clan = f"CL991{(index + 1) // 2:02d}" if index <= 6 else ""
         if index % 2:
-            shared = "".join(rng.choice(ALPHABET) for _ in range(40))
-        ancestor = (shared if clan else "") + "".join(
-            rng.choice(ALPHABET) for _ in range(rng.randint(40, 50) + (0 if clan else 40))
-        )
-        members = [mutate(ancestor, rng) for _ in range(SEED_MEMBERS)]
+            shared = random_sequence(rng, 40)
+        length = int(rng.integers(40, 51)) + (0 if clan else 40)
+        ancestor = (shared if clan else "") + random_sequence(rng, length)
+        members = [mutated(ancestor, rng) for _ in range(SEED_MEMBERS)]
         width = max(len(member) for member in members)
         lines = ["# STOCKHOLM 1.0", f"#=GF ID   {name}", f"#=GF AC   {accession}",
                  f"#=GF DE   simulated family {index}", "#=GF TP   Gene;"]
@@ -90,24 +88,23 @@ def stockholm_seed(rng: random.Random) -> tuple[str, str]:
     return "\n".join(blocks) + "\n", clanin
 
 
-def build(rng: random.Random) -> dict[str, str]:
+def build(rng: np.random.Generator) -> dict[str, str]:
     """File name → content of every generated test-data file."""
-    ancestors = {name: "".join(rng.choice(ALPHABET) for _ in range(rng.randint(70, 90)))
-                 for _, _, name in FAMILIES}
+    ancestors = {name: random_sequence(rng, int(rng.integers(70, 91))) for _, _, name in FAMILIES}
     labelled: list[tuple[str, str, str]] = []
     unlabelled: list[tuple[str, str, str]] = []
     labels = ["id\tfamily\tclan"]
     for family, clan, name in FAMILIES:
         for index in range(1, MEMBERS_PER_FAMILY + 1):
             record_id = f"{name}_{index}"
-            sequence = mutate(ancestors[name], rng)
+            sequence = mutated(ancestors[name], rng)
             labelled.append((record_id, f"{family} {clan} simulated {name} member", sequence))
-            unlabelled.append((f"new_{record_id}", "", mutate(sequence, rng)))
+            unlabelled.append((f"new_{record_id}", "", mutated(sequence, rng)))
             labels.append(f"new_{record_id}\t{family}\t{clan}")
     # Query ids carry characters the CLI replaces with '_' in per-query folder names.
     queries = [
-        ("query|simA", "held-out member of simA", mutate(ancestors["simA"], rng)),
-        ("query|simC", "held-out member of simC", mutate(ancestors["simC"], rng)),
+        ("query|simA", "held-out member of simA", mutated(ancestors["simA"], rng)),
+        ("query|simC", "held-out member of simC", mutated(ancestors["simC"], rng)),
     ]
     msa_input = [(r_id, "", seq) for r_id, desc, seq in labelled if r_id.startswith("simB_")]
     seed, clanin = stockholm_seed(rng)
@@ -127,7 +124,7 @@ def main(argv: list[str]) -> int:
     """Write the files into ``argv[1]`` (or the default test-data folder)."""
     out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in build(random.Random(SEED)).items():
+    for name, text in build(np.random.default_rng(SEED)).items():
         (out / name).write_text(text, encoding="ascii")
     return 0
 
