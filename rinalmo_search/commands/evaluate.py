@@ -31,10 +31,11 @@ every sequence of the split (train + validation + test families). A hit of the q
 a true positive, one of the same clan but another family is ignored, anything else is a false
 positive. Metrics are averaged per family, then over families (also by family size: <20, 20-99,
 >=100 members): average precision (AP), precision/recall/F1 at a score threshold chosen on the
-validation families (peers: everything they report at E <= --evalue), recall at R (family size
-- 1, at most 100), sensitivity up to the first false positive, precision at 10. Our stage 1 is an
-exact cosine search (numpy) over the whole database, so the numbers measure the model and the
-re-ranker, not the HNSW index.
+validation families (peers: their hits at E <= --evalue), recall at R (family size - 1, at most
+100), sensitivity up to the first false positive, precision at 10. Peers are run as a user runs
+them for a ranked list: up to --top-k hits per query at E <= 10, both strands, ranked by bit
+score. Our stage 1 is an exact cosine search (numpy) over the whole database, so the numbers
+measure the model and the re-ranker, not the HNSW index.
 """
 
 
@@ -65,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "cmsearch-1seq: a CM of each query alone, seconds per query), or 'none'")
     parser.add_argument("--top-k", type=int, default=1000, metavar="K",
                         help="stage-1 shortlist per query (and peers' maximum targets)")
-    parser.add_argument("--evalue", type=float, default=1e-3, help="peers' E-value threshold")
+    parser.add_argument("--evalue", type=float, default=1e-3,
+                        help="peers' E-value cut-off for precision/recall/F1 (their ranking "
+                        "metrics use every hit down to E 10, by bit score)")
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="threads for the peers and the re-ranker")
     parser.add_argument("--max-queries-per-family", type=int, metavar="N",

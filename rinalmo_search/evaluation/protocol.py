@@ -8,8 +8,9 @@
   Milvus's approximate HNSW index, so the numbers measure the model, not the index), stage 2
   re-ranks them (:mod:`rinalmo_search.rerank`). The score threshold for precision/recall/F1 is
   the one that maximises macro F1 on validation-family queries.
-* Peers report hits at E ≤ 1e-3 (their own threshold; their precision/recall/F1 are those of
-  everything they report), at most ``top_k`` targets per query, like our shortlist.
+* Peers are run as a user runs them for a ranked list: a permissive E-value (10), both strands,
+  at most ``top_k`` targets per query (like our shortlist), ranked by bit score for the ranking
+  metrics; their precision/recall/F1 are those of their hits at E ≤ 1e-3 (``evalue``).
 
 Costs are wall-clock seconds on this machine with the given threads; our database embedding
 (indexing) is reported apart from per-query work, as is BLASTn's ``makeblastdb``.
@@ -18,6 +19,7 @@ Costs are wall-clock seconds on this machine with the given threads; our databas
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from rinalmo_search.rerank import RerankCalibration, two_stage
 from rinalmo_search.seqio import SequenceRecord
 
 from .metrics import QueryResult, choose_threshold, label_hits, macro_average
-from .peers import SINGLE_CM, run_peer
+from .peers import SEARCH_EVALUE, SINGLE_CM, run_peer
 from .split import RetrievalSet
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,9 @@ class ToolRun:
         threads: threads used.
         threshold: score threshold for precision/recall/F1 (``None``: every reported hit).
         details: free-form facts for the report (version, top_k, …).
+        evalues: for tools that report E-values (the peers): query id → target id → E-value.
+        max_evalue: with ``evalues``, precision/recall/F1 are those of the hits at
+            E ≤ ``max_evalue`` (instead of ``threshold`` on the ranking score).
     """
 
     name: str
@@ -59,6 +64,8 @@ class ToolRun:
     threads: int
     threshold: float | None = None
     details: dict[str, object] = field(default_factory=dict)
+    evalues: dict[str, dict[str, float]] | None = None
+    max_evalue: float | None = None
 
     @property
     def seconds_per_query(self) -> float:
@@ -186,30 +193,57 @@ def peer_run(
     evalue: float = 1e-3,
     max_hits: int = 1000,
     calibrate_mb: float = 0.01,
+    search_evalue: float = SEARCH_EVALUE,
 ) -> ToolRun:
-    """Run one peer tool (:mod:`.peers`) and wrap it as a :class:`ToolRun`."""
-    run = run_peer(name, queries, database, threads=threads, evalue=evalue, max_hits=max_hits,
-                   calibrate_mb=calibrate_mb)
-    details: dict[str, object] = {"version": run.version, "evalue": evalue, "max_hits": max_hits}
+    """Run one peer tool (:mod:`.peers`) and wrap it as a :class:`ToolRun`.
+
+    Arguments:
+        name: the peer.
+        queries: query records.
+        database: database records.
+        threads: the tool's threads.
+        evalue: the at-threshold cut-off (precision/recall/F1 of the hits at E ≤ ``evalue``).
+        max_hits: at most this many targets per query.
+        calibrate_mb: ``cmcalibrate -L`` of :data:`~.peers.SINGLE_CM`.
+        search_evalue: what the tool is asked to report (permissive: a ranked list).
+    """
+    run = run_peer(name, queries, database, threads=threads, evalue=max(search_evalue, evalue),
+                   max_hits=max_hits, calibrate_mb=calibrate_mb)
+    details: dict[str, object] = {"version": run.version, "evalue": evalue,
+                                  "search_evalue": max(search_evalue, evalue),
+                                  "max_hits": max_hits, "ranking": "bit score",
+                                  "strands": "both"}
     if name == SINGLE_CM:
-        details.update(calibration=f"cmcalibrate -L {calibrate_mb}", ranking="bit score",
+        details.update(calibration=f"cmcalibrate -L {calibrate_mb}",
                        structure="RNAfold MFE of the query")
     return ToolRun(name, run.hits, dict(run.stages), len(queries), threads, None,
-                   details=details)
+                   details=details, evalues=run.evalues, max_evalue=evalue)
+
+
+def _significance(evalue: float) -> float:
+    """``-log10(E)`` (higher is better; 300 for an E-value of 0)."""
+    return 300.0 if evalue <= 0 else -math.log10(evalue)
 
 
 def label_run(
     run: ToolRun, queries: Sequence[SequenceRecord], split: RetrievalSet
 ) -> list[QueryResult]:
-    """Label every query's hits of ``run`` by the protocol."""
+    """Label every query's hits of ``run`` by the protocol.
+
+    The hits keep ``run``'s order; each one's score (what thresholds apply to) is its ranking
+    score, or ``-log10(E)`` for a run with :attr:`ToolRun.evalues`.
+    """
     sizes = split.family_sizes()
     by_id = {r.id: r for r in split.records}
     results = []
     for query in queries:
         ranked = run.hits.get(query.id, [])
+        evalues = None if run.evalues is None else run.evalues.get(query.id, {})
         rows = []
         for target_id, score in ranked:
             target = by_id[target_id]
+            if evalues is not None:
+                score = _significance(evalues[target_id])
             rows.append((target_id, target.family, target.clan, score))
         in_db = 1 if query.id in by_id else 0
         results.append(label_hits(query.id, query.family, query.clan, rows,
@@ -222,7 +256,10 @@ def score_run(
 ) -> dict[str, dict[str, float]]:
     """Macro-averaged metrics of ``run`` (overall and by family-size bucket)."""
     results = label_run(run, queries, split)
-    threshold = float("-inf") if run.threshold is None else run.threshold
+    if run.evalues is not None and run.max_evalue is not None:
+        threshold = _significance(run.max_evalue)
+    else:
+        threshold = float("-inf") if run.threshold is None else run.threshold
     return macro_average(results, dict(split.family_sizes()), threshold=threshold)
 
 

@@ -179,6 +179,7 @@ def evaluate(
         "evalue": evalue,
         "warnings": warnings,
         "note": (f"{sampled}Ours: exact cosine top-{top_k} (numpy, not HNSW), then re-ranking; "
-                 f"threshold from validation families. Peers: E ≤ {evalue}, sense strand."),
+                 f"threshold from validation families. Peers: up to {top_k} hits at E ≤ 10, "
+                 f"both strands, ranked by bit score; P/R/F1 of those at E ≤ {evalue}."),
     }
     return build_report(runs, summaries, meta=meta)
