@@ -10,8 +10,9 @@ For each database size (nested databases of real Rfam seeds, then mutated copies
 * **ours on a Milvus server** (``--server-uri``, e.g. what ``rinalmo-search server start``
   printed): the product's ``index`` path into collection ``speed_<size>`` (HNSW, default
   settings), then, with the model loaded and the store open (warm), each query alone through
-  :func:`~rinalmo_search.pipeline.search_records` (default two-stage search: p50/p95), all
-  queries in one call (batch s/query), and stage 1 alone (``--rerank none``). Then a few
+  :func:`~rinalmo_search.pipeline.search_records` (p50/p95) and all queries in one call (batch
+  s/query), three ways: stage 1 alone (``--rerank none``), stage 1 + Smith–Waterman
+  (``--feedback off``), and the default search (+ pseudo-relevance feedback searches). Then a few
   queries as whole processes (``rinalmo-search search q.fa --db URI``: what a Galaxy job or a
   shell user pays, start-up included). A collection that already holds the size's records is
   reused, with the build time recorded when it was built (``build-*.json`` in ``--state``).
@@ -39,15 +40,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from rinalmo_search.embedder import DEFAULT_MODEL, load_embedder
 from rinalmo_search.milvus import VectorStore
-from scaling import Timing, growth_exponent, nested_databases, time_blastn, time_mmseqs
+from scaling import (
+    Timing,
+    growth_exponent,
+    nested_databases,
+    time_blastn,
+    time_mmseqs,
+    timed_index,
+)
 from tqdm import tqdm
 
-from rinalmo_search.pipeline import index_records, search_records
+from rinalmo_search.feedback import DEFAULT_FEEDBACK
+from rinalmo_search.pipeline import search_records
 from rinalmo_search.rerank import DEFAULT_RERANK
 from rinalmo_search.seqio import SequenceRecord, read_fasta, write_fasta
 
@@ -67,12 +77,7 @@ def _build_or_reuse(
             built["reused"] = True
             log.info("%s: reusing the collection built earlier (%s)", label, record)
             return built
-    start = time.perf_counter()
-    report = index_records(database, store, embedder, progress=True)
-    inserted = time.perf_counter() - start
-    start = time.perf_counter()
-    store.wait_for_index()
-    waited = time.perf_counter() - start
+    report, inserted, waited = timed_index(database, store, embedder)
     built = {
         "index_seconds": round(inserted + waited, 1),
         "embed_insert_seconds": round(inserted, 1),
@@ -128,25 +133,29 @@ def time_ours(
     try:
         search_records(queries[:2], store, embedder, top_k=top_k)  # load, warm the caches
         timings = []
-        for method in ("none", DEFAULT_RERANK):
+        # stage 1 alone; stage 1 + Smith-Waterman; the default search (+ feedback searches)
+        variants = (("stage1", "none", None), ("sw", DEFAULT_RERANK, None),
+                    ("default", DEFAULT_RERANK, DEFAULT_FEEDBACK))
+        for label, method, feedback in variants:
+            run = partial(search_records, store=store, embedder=embedder, top_k=top_k,
+                          rerank=method, threads=threads, feedback=feedback)
             latencies = []
-            for query in tqdm(queries, desc=f"{store_kind} {method} {size}", leave=False):
+            for query in tqdm(queries, desc=f"{store_kind} {label} {size}", leave=False):
                 start = time.perf_counter()
-                search_records([query], store, embedder, top_k=top_k, rerank=method,
-                               threads=threads)
+                run([query])
                 latencies.append(time.perf_counter() - start)
             start = time.perf_counter()
-            search_records(list(queries), store, embedder, top_k=top_k, rerank=method,
-                           threads=threads)
+            run(list(queries))
             batch = (time.perf_counter() - start) / len(queries)
             details: dict[str, object] = {
                 "store": store_kind,
                 "model_load_s": round(load_seconds, 3),
                 "build": built,
                 "rerank": method,
+                "feedback": feedback.label() if feedback else "off",
             }
-            timings.append(Timing(f"ours-{store_kind}" + ("-stage1" if method == "none" else ""),
-                                  size, float(built["index_seconds"]), latencies, batch, details))
+            timings.append(Timing(f"ours-{store_kind}-{label}", size,
+                                  float(built["index_seconds"]), latencies, batch, details))
     finally:
         store.close()
     if process_queries and store_kind == "server":
