@@ -34,8 +34,8 @@ def is_server_uri(uri: str) -> bool:
 
 
 def one_line(message: object) -> str:
-    """A Milvus message on one line: its non-empty lines joined with ``"; "``."""
-    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    """A Milvus message on one line: its non-empty lines, stripped, joined with spaces."""
+    return " ".join(line.strip() for line in str(message).splitlines() if line.strip())
 
 
 @contextmanager
