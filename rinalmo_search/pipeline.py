@@ -23,7 +23,7 @@ from .config import Settings
 from .embedder import DEFAULT_MODEL, Embedder, load_embedder
 from .errors import ConfigError
 from .feedback import Feedback
-from .hits import Hit, write_hits_tsv
+from .hits import DatabaseSize, Hit, write_blast6, write_hits_tsv
 from .milvus import VectorStore, check_limits
 from .milvus.store import HIT_FIELDS
 from .rerank import RerankCalibration, two_stage
@@ -294,6 +294,9 @@ def write_search_outputs(
     results: Sequence[list[Hit]],
     hits_tsv: str | Path,
     fasta_dir: str | Path | None = None,
+    *,
+    database: DatabaseSize | None = None,
+    outfmt: str = "tsv",
 ) -> list[Path]:
     """Write the hits table and, with ``fasta_dir``, one ``retrieved_homologs.fasta`` per query.
 
@@ -306,13 +309,18 @@ def write_search_outputs(
         results: each query's hits, best first.
         hits_tsv: the hits table (``-``: standard output).
         fasta_dir: the folder of per-query FASTA files, or ``None``.
+        database: the database the hits' E-values are for (named in the table's header).
+        outfmt: ``"tsv"`` (the hits table) or ``"blast6"`` (BLAST's 12 columns,
+            :func:`~rinalmo_search.hits.write_blast6`).
 
     Returns:
         Paths of the FASTA files written, in query order.
     """
-    write_hits_tsv(
-        ((query.id, hits) for query, hits in zip(queries, results, strict=True)), hits_tsv
-    )
+    pairs = ((query.id, hits) for query, hits in zip(queries, results, strict=True))
+    if outfmt == "blast6":
+        write_blast6(pairs, hits_tsv)
+    else:
+        write_hits_tsv(pairs, hits_tsv, database=database)
     written: list[Path] = []
     if fasta_dir is not None:
         folders = query_folder_names([query.id for query in queries])

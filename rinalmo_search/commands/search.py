@@ -10,7 +10,7 @@ from pathlib import Path
 from rinalmo_search.cli import HelpFormatter
 from rinalmo_search.errors import ConfigError
 from rinalmo_search.feedback import Feedback
-from rinalmo_search.hits import Hit
+from rinalmo_search.hits import DatabaseSize, Hit
 from rinalmo_search.pipeline import (
     QUERY_FOLDERS_FILE,
     open_embedder,
@@ -18,7 +18,12 @@ from rinalmo_search.pipeline import (
     search_records,
     write_search_outputs,
 )
-from rinalmo_search.rerank import DEFAULT_RERANK, RERANK_METHODS
+from rinalmo_search.rerank import (
+    DEFAULT_RERANK,
+    RERANK_METHODS,
+    RerankCalibration,
+    describe_alignments,
+)
 from rinalmo_search.seqio import STDIO, SequenceRecord, check_output, read_fasta
 
 from .common import (
@@ -43,6 +48,10 @@ examples:
   rinalmo-search search query.fasta --db rna.db --out hits.tsv \\
       --filter 'clan == "CL00001"' --min-score 0.9
 
+  # hits with an E-value of at most 1e-5 in the collection searched, as BLAST's 12 columns
+  rinalmo-search search query.fasta --db rna.db --out hits.m8 --max-evalue 1e-5 \
+      --outfmt blast6
+
   # embedding ranking only (stage 1), cosine similarity as the score
   rinalmo-search search query.fasta --db rna.db --out hits.tsv --rerank none
 
@@ -57,9 +66,20 @@ calibrated score (probability of being in the query's family), which ranks the -
 inputs: FASTA, plain or gzip-compressed, or '-' for standard input; UTF-8 (a byte-order mark
 is ignored; other bytes stop with the file and line).
 
+statistics: every hit written is aligned to its query once more (Smith-Waterman with
+traceback, on the --top-k hits only) for its coordinates and its E-value in the collection
+searched (Karlin-Altschul with the model's fitted constants; the collection's size in
+sequences and nt is named in the table's '#' block: exact up to 1,000 sequences, else the
+count times the mean length of 1,000 stored ones). 'score' stays the calibrated probability.
+
 outputs (checked before the search starts; the query file is never overwritten):
-  HITS.tsv   tab-separated, header first: query_id rank target_id score family clan
-             target_length embedding_score alignment_score ('-': standard output)
+  HITS.tsv   tab-separated ('-': standard output): a '#' block documenting each column and
+             the database size, then the header: query_id rank target_id score family clan
+             target_length embedding_score alignment_score evalue query_start query_end
+             target_start target_end
+             --outfmt blast6: BLAST's 12 columns instead, no header: qseqid sseqid pident
+             length mismatch gapopen qstart qend sstart send evalue bitscore (our +1/-1,
+             gaps 3/1 alignment and fitted constants, not BLASTn's scores)
   DIR/<folder>/retrieved_homologs.fasta   the query first, then the hits in rank order
   DIR/{QUERY_FOLDERS_FILE}   query_id -> folder, one row per query
              a folder is the query id with characters outside [A-Za-z0-9._-] and a leading
@@ -92,6 +112,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--top-k", type=int, default=100, metavar="K", help="hits per query")
     parser.add_argument("--min-score", type=float, metavar="S", help="drop hits scoring below S")
+    parser.add_argument("--max-evalue", type=float, metavar="E",
+                        help="drop hits whose E-value in the collection searched is above E")
+    parser.add_argument("--outfmt", choices=("tsv", "blast6"), default="tsv",
+                        help="hits table: ours (tsv, documented columns) or BLAST's 12 "
+                        "tabular columns (blast6)")
     parser.add_argument(
         "--filter",
         default="",
@@ -136,6 +161,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_positive(args, "top_k", "candidates", "first_candidates")
+    if args.max_evalue is not None and not args.max_evalue > 0:
+        raise ConfigError(f"Invalid --max-evalue value {args.max_evalue}: expected > 0")
     settings = settings_from_args(args)
     _check_outputs(args)
     refuse_inside_database(settings, {"--out": args.out, "--fasta-out": args.fasta_out})
@@ -156,7 +183,14 @@ def run(args: argparse.Namespace) -> int:
             threads=settings.threads,
             feedback=Feedback.parse(args.feedback),
         )
-        empty = not any(results) and store.count() == 0
+        database = DatabaseSize(*store.residues())
+        calibration = RerankCalibration.for_model(embedder)
+        for query, hits in zip(queries, results, strict=True):
+            describe_alignments(query, hits, database, calibration)
+        if args.max_evalue is not None:
+            results = [[h for h in hits if h.evalue is not None and h.evalue <= args.max_evalue]
+                       for hits in results]
+        empty = not any(results) and database.sequences == 0
         if empty:
             log.warning(
                 "Collection %r in %s holds no sequences, so no query has hits; add some with "
@@ -168,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
         model = embedder.info.tag
     if not empty:
         _warn_about_results(queries, results, model, args)
-    write_search_outputs(queries, results, args.out, args.fasta_out)
+    write_search_outputs(queries, results, args.out, args.fasta_out, database=database,
+                         outfmt=args.outfmt)
     n_hits = sum(len(hits) for hits in results)
     where = "standard output" if args.out == STDIO else args.out
     log.info("%d queries, %d hits → %s", len(queries), n_hits, where)
