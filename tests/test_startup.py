@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rinalmo_search.hits import read_hits_tsv
+
 HEAVY = ("torch", "rinalmo_search.msa", "rinalmo_search.evaluation", "rinalmo_search.training")
 
 PROBE = f"""
@@ -45,8 +47,8 @@ def test_index_and_search_with_the_shipped_model_import_no_torch(tmp_path: Path)
     assert _run(tmp_path, "index", str(fasta), "--db", db) == {"code": 0, "heavy": []}
     searched = _run(tmp_path, "search", str(fasta), "--db", db, "--out", "hits.tsv")
     assert searched == {"code": 0, "heavy": []}
-    rows = (tmp_path / "hits.tsv").read_text().splitlines()[1:]
-    assert {row.split("\t")[0] for row in rows} == {"a", "b", "c"}
+    rows = read_hits_tsv(tmp_path / "hits.tsv")
+    assert {row["query_id"] for row in rows} == {"a", "b", "c"}
 
 
 def test_help_of_one_command_imports_only_that_command(tmp_path: Path) -> None:

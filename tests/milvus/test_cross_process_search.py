@@ -11,6 +11,8 @@ import pytest
 from rinalmo_search.milvus import VectorStore
 from rinalmo_search.milvus.store import DEFAULT_CONSISTENCY
 
+from rinalmo_search.hits import read_hits_tsv
+
 RFAM = Path(__file__).resolve().parents[3] / "shared" / "data" / "rfam" / "sequences.fasta"
 
 
@@ -43,9 +45,8 @@ def test_search_in_a_new_process_finds_every_record_just_indexed(
          "--out", "hits.tsv", "--top-k", "5", "--rerank", "none", cwd=tmp_path)
     ids = [line[1:].split()[0] for line in fasta.read_text().splitlines() if line.startswith(">")]
     found: dict[str, set[str]] = {}
-    for row in (tmp_path / "hits.tsv").read_text().splitlines()[1:]:
-        query, _, target = row.split("\t")[:3]
-        found.setdefault(query, set()).add(target)
+    for row in read_hits_tsv(tmp_path / "hits.tsv"):
+        found.setdefault(row["query_id"], set()).add(row["target_id"])
     assert len(set(ids)) == 300
     missing = [i for i in ids if i not in found.get(i, set())]
     assert missing == []  # each record is among its own top-5

@@ -20,6 +20,7 @@ import pytest
 from conftest import free_port, server_folder
 from rinalmo_search.milvus import VectorStore, server
 
+from rinalmo_search.hits import read_hits_tsv
 from rinalmo_search.seqio import SequenceRecord, iter_fasta
 
 RFAM = Path(__file__).resolve().parents[3] / "shared" / "data" / "rfam" / "sequences.fasta"
@@ -227,11 +228,8 @@ def test_eight_clients_search_while_another_process_indexes(
     for own, i, client in clients:
         _, stderr = client.communicate(timeout=600)
         assert client.returncode == 0, stderr[-3000:]
-        rows = (tmp_path / f"hits{i}.tsv").read_text().splitlines()
-        header = rows[0].split("\t")
         best = {}
-        for row in rows[1:]:
-            fields = dict(zip(header, row.split("\t"), strict=True))
+        for fields in read_hits_tsv(tmp_path / f"hits{i}.tsv"):
             if fields["rank"] == "1":
                 best[fields["query_id"]] = fields["target_id"]
         assert best == {r.id: r.id for r in own}

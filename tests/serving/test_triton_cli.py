@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import tritonclient.grpc as grpcclient
 from triton_testkit import MODEL_NAME, random_sequences
 
 from rinalmo_search.cli import main
+from rinalmo_search.hits import read_hits_tsv
 from rinalmo_search.seqio import SequenceRecord, write_fasta
 
 
@@ -27,8 +27,7 @@ def test_index_and_search_through_triton(triton_url: str, tmp_path: Path) -> Non
     arguments = ["search", str(tmp_path / "query.fasta"), "--out", str(hits_path), "--rerank",
                  "none", "--top-k", "3", *common]  # fmt: skip
     assert main(["-q", *arguments]) == 0
-    with hits_path.open() as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    rows = read_hits_tsv(hits_path)
     assert [row["query_id"] for row in rows] == ["s2"] * 3
     assert rows[0]["target_id"] == "s2"  # a sequence is its own nearest neighbour
     assert float(rows[0]["score"]) == pytest.approx(1.0, abs=1e-4)
