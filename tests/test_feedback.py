@@ -123,3 +123,15 @@ def test_search_records_widens_with_the_searching_model() -> None:
                            candidates=20, feedback=Feedback(0.9, 20, 2, 10))[0]
     assert embedded == [5]
     assert sum(h.target_id.startswith("far") for h in found) == 5
+
+
+def test_search_refuses_a_bad_feedback_setting_before_any_work(tmp_path, capsys) -> None:
+    from rinalmo_search.cli import main
+
+    (tmp_path / "q.fa").write_text(">q\nACGUACGUACGU\n")
+    out = tmp_path / "h.tsv"
+    code = main(["search", str(tmp_path / "q.fa"), "--db", str(tmp_path / "missing.db"),
+                 "--out", str(out), "--feedback", "0.9:500"])
+    assert code == 1
+    assert "Invalid feedback '0.9:500'" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "missing.db").exists()

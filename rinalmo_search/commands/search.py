@@ -164,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_evalue is not None and not args.max_evalue > 0:
         raise ConfigError(f"Invalid --max-evalue value {args.max_evalue}: expected > 0")
     settings = settings_from_args(args)
+    feedback = Feedback.parse(args.feedback)
     _check_outputs(args)
     refuse_inside_database(settings, {"--out": args.out, "--fasta-out": args.fasta_out})
     candidates = _candidates(args)
@@ -181,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             candidates=candidates,
             first_candidates=args.first_candidates,
             threads=settings.threads,
-            feedback=Feedback.parse(args.feedback),
+            feedback=feedback,
         )
         database = DatabaseSize(*store.residues())
         calibration = RerankCalibration.for_model(embedder)
