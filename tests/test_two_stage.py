@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 
 import numpy as np
+from rinalmo_search.embedder.compact import load_compact
 
 from rinalmo_search.hits import Hit
-from rinalmo_search.rerank import two_stage
+from rinalmo_search.rerank import RerankCalibration, rerank, two_stage
 from rinalmo_search.seqio import SequenceRecord
 
 
@@ -59,9 +60,6 @@ def test_without_re_ranking_stage_1_fetches_top_k_only() -> None:
 
 
 def test_a_models_recorded_calibration_is_what_stage_2_uses() -> None:
-    from rinalmo_search.embedder.compact import load_compact
-    from rinalmo_search.rerank import RerankCalibration, rerank
-
     model = load_compact()
     assert RerankCalibration.for_model(model) == RerankCalibration()  # shipped: the defaults
     model.metadata = {"rerank": {"lambda": 0.955, "log_k": -2.72, "merge": [0.0, 0.0, 3.0]}}
