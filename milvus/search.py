@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from pymilvus import MilvusException
 
 from rinalmo_search.errors import StoreError
 from rinalmo_search.hits import Hit
+from rinalmo_search.seqio import sequence_hash
 
 from . import schema as S
 from .base import HASH_LOOKUP_BATCH, StoreBase
@@ -88,6 +90,7 @@ class Reads(StoreBase):
         filter: str = "",  # noqa: A002 - Milvus's own name for it
         ef: int | None = None,
         fields: Sequence[str] = HIT_FIELDS,
+        copies: bool = True,
     ) -> list[list[Hit]]:
         """Nearest stored sequences of each query vector, best first.
 
@@ -101,6 +104,10 @@ class Reads(StoreBase):
                 ``clan``, ``length``, ``source``: ask only for what the caller needs (each
                 field is read for all ``top_k`` hits). ``Hit.length`` comes from ``length``
                 or, without it, from the sequence.
+            copies: follow each hit with the other ids stored with its sequence (see
+                Returns). A two-stage search re-ranks without them and adds them to its final
+                hits only (:meth:`add_copies`): copies align exactly as their hit does, and
+                looking up 1,000 candidates' copies costs as much as the search itself.
 
         Returns:
             One list of at most ``top_k`` :class:`Hit` per query row; ``score`` and
@@ -148,13 +155,50 @@ class Reads(StoreBase):
                 consistency_level=self._read_consistency(),
             )
         found = [[_raw_hit(hit) for hit in hits] for hits in results]
-        copies = self._same_content(name, found, filter, wanted, action) if self._shared else {}
-        return [_with_copies(hits, copies, top_k) for hits in found]
+        same = (
+            self._same_content(name, [h[S.CONTENT_HASH] for hits in found for h in hits],
+                               filter, wanted, action)
+            if copies and self._shared
+            else {}
+        )
+        return [_with_copies(hits, same, top_k) for hits in found]
+
+    def add_copies(
+        self, results: Sequence[list[Hit]], *, top_k: int, filter: str = ""  # noqa: A002
+    ) -> list[list[Hit]]:
+        """Each hit followed by the other ids stored with its sequence, as :meth:`search`
+        does with ``copies``: same scores (a copy aligns as its hit does), its own labels.
+
+        Arguments:
+            results: hits per query, best first (from a search with ``copies=False``).
+            top_k: hits kept per query after adding the copies.
+            filter: the search's filter (copies must pass it too).
+
+        Returns:
+            The hit lists with copies inserted after their hit, each cut to ``top_k``.
+        """
+        if not self._shared or not any(results):
+            return [list(hits[:top_k]) for hits in results]
+        name = self.alias if not self._building else self._require_target()
+        hashes = [sequence_hash(hit.sequence) for hits in results for hit in hits]
+        same = self._same_content(name, hashes, filter, [S.FAMILY, S.CLAN], f"search {name!r}")
+        out = []
+        for hits in results:
+            seen: set[str] = set()
+            kept: list[Hit] = []
+            for hit in hits:
+                rows = same.get(sequence_hash(hit.sequence), [])
+                for copy in [hit, *(_relabelled(hit, row) for row in rows)]:
+                    if copy.target_id not in seen:
+                        seen.add(copy.target_id)
+                        kept.append(copy)
+            out.append(kept[:top_k])
+        return out
 
     def _same_content(
         self,
         name: str,
-        found: list[list[dict[str, Any]]],
+        hashes: Sequence[str],
         filter: str,  # noqa: A002
         fields: list[str],
         action: str,
@@ -165,7 +209,7 @@ class Reads(StoreBase):
         rows, six ids per sequence, never found even at ef=2,000), so a search hands back
         every id stored with the content of a hit instead of trusting the graph to reach each.
         """
-        hashes = list(dict.fromkeys(h[S.CONTENT_HASH] for hits in found for h in hits))
+        hashes = list(dict.fromkeys(hashes))
         rows: dict[str, list[dict[str, Any]]] = {}
         for start in range(0, len(hashes), HASH_LOOKUP_BATCH):
             chunk = hashes[start : start + HASH_LOOKUP_BATCH]
@@ -233,6 +277,16 @@ def _with_copies(
                 seen.add(row[S.ID])
                 out.append(_to_hit(row, hit["distance"]))
     return out[:top_k]
+
+
+def _relabelled(hit: Hit, row: dict[str, Any]) -> Hit:
+    """``hit`` as the stored row ``row`` of the same sequence: its id and labels."""
+    return replace(
+        hit,
+        target_id=str(row[S.ID]),
+        family=str(row.get(S.FAMILY) or ""),
+        clan=str(row.get(S.CLAN) or ""),
+    )
 
 
 def _to_hit(entity: dict[str, Any], score: float) -> Hit:

@@ -197,7 +197,8 @@ def search_records(
     store.check_model(embedder.info)
 
     def fetch(vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        return store.search(vectors, top_k=k, filter=filter, fields=HIT_FIELDS)
+        # other ids of a candidate's sequence are added to the final hits only (add_copies)
+        return store.search(vectors, top_k=k, filter=filter, fields=HIT_FIELDS, copies=False)
 
     calibration = RerankCalibration.for_model(embedder)
 
@@ -205,21 +206,20 @@ def search_records(
     started = time.perf_counter()
     for batch in batches(queries, batch_size):
         vectors = embedder.embed([query.sequence for query in batch])
-        results.extend(
-            two_stage(
-                batch,
-                vectors,
-                fetch,
-                top_k=top_k,
-                candidates=candidates,
-                first_candidates=max(top_k, first_candidates or candidates),
-                method=rerank,
-                threads=threads,
-                calibration=calibration,
-                feedback=feedback,
-                embed=embedder.embed,
-            )
+        found = two_stage(
+            batch,
+            vectors,
+            fetch,
+            top_k=top_k,
+            candidates=candidates,
+            first_candidates=max(top_k, first_candidates or candidates),
+            method=rerank,
+            threads=threads,
+            calibration=calibration,
+            feedback=feedback,
+            embed=embedder.embed,
         )
+        results.extend(store.add_copies(found, top_k=top_k, filter=filter))
     log.debug("search (%s): %.3f s", rerank, time.perf_counter() - started)
     if min_score is not None:
         results = [[hit for hit in hits if hit.score >= min_score] for hits in results]

@@ -76,3 +76,25 @@ def test_search_looks_up_copies_only_where_ids_share_content(target: Target) -> 
         assert reopened.client.describe_collection(reopened.physical_name())["properties"][
             "rinalmo_search.shared_content"
         ] == "1"
+
+
+def test_the_two_stage_search_returns_every_id_of_a_hits_sequence(tmp_path) -> None:
+    """search_records re-ranks without copies (stage 1) and adds them to its final hits."""
+    from rinalmo_search.embedder import load_embedder
+    from rinalmo_search.milvus import VectorStore
+
+    from rinalmo_search.pipeline import search_records
+
+    records = make_records(60)
+    embedder = load_embedder("compact-kmer")
+    with VectorStore(str(tmp_path / "dup.db")) as store:
+        store.ensure_collection(embedder.info)
+        for copy in range(3):
+            copies = [dataclasses.replace(r, id=f"c{copy}_{r.id}") for r in records]
+            store.insert(copies, embedder.embed([r.sequence for r in copies]))
+            store.flush()
+        hits = search_records(records[:5], store, embedder, top_k=6, rerank="sw")
+    for record, found in zip(records[:5], hits, strict=True):
+        own = {f"c{copy}_{record.id}" for copy in range(3)}
+        assert own <= {hit.target_id for hit in found[:3]}
+        assert len({hit.score for hit in found[:3]}) == 1  # the same alignment, the same score
