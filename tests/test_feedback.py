@@ -110,8 +110,12 @@ def test_search_records_widens_with_the_searching_model() -> None:
         def check_model(self, info: object) -> None:
             pass
 
-        def search(self, rows: np.ndarray, *, top_k: int, filter: str, fields: object):
+        def search(self, rows: np.ndarray, *, top_k: int, filter: str, fields: object,
+                   copies: bool = True):
             return fetch(rows, top_k)
+
+        def add_copies(self, results: list, *, top_k: int, filter: str) -> list:
+            return [hits[:top_k] for hits in results]
 
     class Model:
         info = None
