@@ -177,6 +177,12 @@ def slow_cmbuild(tmp_path: Path, monkeypatch) -> Path:
     return marker
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as in a foreground terminal: a test run started in the background (``cmd &``,
+    ``nohup``) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_stops_programs_and_removes_the_work_folder(
     tmp_path, family_fasta, slow_cmbuild, signum
@@ -185,7 +191,7 @@ def test_signal_stops_programs_and_removes_the_work_folder(
     process = subprocess.Popen(
         [sys.executable, "-m", "rinalmo_search", "msa", str(family_fasta), "--out", str(out),
          "--aligner", "linsi", "--work-dir", str(work)],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal,
     )
     try:
         assert _wait_for(slow_cmbuild.exists, 60), "the cmbuild double never started"
@@ -215,7 +221,7 @@ def test_signal_during_the_consensus_fold_acts_at_once(tmp_path, signum):
     process = subprocess.Popen(
         [sys.executable, "-m", "rinalmo_search", "msa", str(fasta), "--out",
          str(tmp_path / "o.sto"), "--aligner", "linsi", "--work-dir", str(work), "-vv"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal,
     )
     try:
         assert _wait_for(lambda: any(work.glob("*/draft.fasta")), 120), "MAFFT never finished"
