@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -121,6 +122,10 @@ def _configure_logging(verbosity: int, quiet: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``rinalmo-search``; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # a process started in the background by a non-interactive shell inherits SIGINT
+        # ignored; 'kill -INT' must still stop a run and its programs cleanly
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
