@@ -90,7 +90,8 @@ def nested_databases(
     return database, real[:n_queries]
 
 
-def _write_fasta(records: Sequence[SequenceRecord], path: Path) -> None:
+def write_numbered_fasta(records: Sequence[SequenceRecord], path: Path) -> None:
+    """``records`` as FASTA named ``s0, s1, ...`` (the peers' database and query files)."""
     with path.open("w") as handle:
         for index, record in enumerate(records):
             handle.write(f">s{index}\n{record.sequence}\n")
@@ -128,7 +129,7 @@ def _time_each(
     latencies = []
     for index, query in enumerate(tqdm(queries, desc=desc, unit="query", leave=False)):
         path = work / f"q{index}.fa"
-        _write_fasta([query], path)
+        write_numbered_fasta([query], path)
         start = time.perf_counter()
         search(path)
         latencies.append(time.perf_counter() - start)
@@ -173,7 +174,7 @@ class PeerTimer:
             run_tool(self.search(query, work, top_k, evalue, threads))
 
         latencies = _time_each(queries, work, search, f"{self.tool} {size}")
-        _write_fasta(queries, work / "all.fa")
+        write_numbered_fasta(queries, work / "all.fa")
         start = time.perf_counter()
         search(work / "all.fa")
         batch = (time.perf_counter() - start) / len(queries)
@@ -324,7 +325,7 @@ def run_scaling(
         subset = database[:size]
         with tempfile.TemporaryDirectory(prefix=f"bench-scale-{size}-", dir=workdir) as folder:
             work = Path(folder)
-            _write_fasta(subset, work / "db.fa")
+            write_numbered_fasta(subset, work / "db.fa")
             for peer in peers:
                 runner = PEER_TIMERS[peer]
                 if shutil.which(runner.program) is None:

@@ -53,6 +53,7 @@ from scaling import (
     time_blastn,
     time_mmseqs,
     timed_index,
+    write_numbered_fasta,
 )
 from tqdm import tqdm
 
@@ -90,6 +91,15 @@ def _build_or_reuse(
     return built
 
 
+def build(
+    store_kind: str, db: str, database: Sequence[SequenceRecord], embedder, state: Path
+) -> dict[str, object]:
+    """Open collection ``speed_<size>`` at ``db`` and build it, or reuse it when complete."""
+    size = len(database)
+    with VectorStore(db, collection=f"speed_{size}") as writer:
+        return _build_or_reuse(writer, database, embedder, state, f"{store_kind}-{size}")
+
+
 def _process_latencies(
     queries: Sequence[SequenceRecord], db: str, collection: str, work: Path
 ) -> list[float]:
@@ -125,8 +135,7 @@ def time_ours(
     start = time.perf_counter()
     embedder = load_embedder(DEFAULT_MODEL)
     load_seconds = time.perf_counter() - start
-    with VectorStore(db, collection=collection) as writer:
-        built = _build_or_reuse(writer, database, embedder, state, f"{store_kind}-{size}")
+    built = build(store_kind, db, database, embedder, state)
     # searched through a store that has not written, as another process would (a writer's own
     # reads are Strong: on a server each waits for a time tick)
     store = VectorStore(db, collection=collection)
@@ -271,30 +280,21 @@ def main(argv: list[str] | None = None) -> int:
         subset = database[:size]
         with tempfile.TemporaryDirectory(prefix=f"speed-{size}-") as folder:
             work = Path(folder)
+            lite = str(args.state / f"lite-{size}.db")
+            stores = ([("server", args.server_uri)] if args.server_uri else []) + (
+                [("lite", lite)] if size in lite_sizes else [])
+            if args.build_only:
+                embedder = load_embedder(DEFAULT_MODEL)
+                for kind, db in stores:
+                    log.info("%s", build(kind, db, subset, embedder, args.state))
+                continue
             if args.server_uri:
                 rows += [t.as_dict() for t in time_ours(
                     "server", args.server_uri, subset, queries, args.state, work,
-                    top_k=args.top_k, threads=args.threads,
-                    process_queries=0 if args.build_only else args.process_queries,
-                )] if not args.build_only else []
-                if args.build_only:
-                    embedder = load_embedder(DEFAULT_MODEL)
-                    with VectorStore(args.server_uri, collection=f"speed_{size}") as store:
-                        log.info("%s", _build_or_reuse(store, subset, embedder, args.state,
-                                                       f"server-{size}"))
-                    continue
-            if args.build_only:
-                if size in lite_sizes:
-                    embedder = load_embedder(DEFAULT_MODEL)
-                    lite = str(args.state / f"lite-{size}.db")
-                    with VectorStore(lite, collection=f"speed_{size}") as store:
-                        log.info("%s", _build_or_reuse(store, subset, embedder, args.state,
-                                                       f"lite-{size}"))
-                continue
+                    top_k=args.top_k, threads=args.threads, process_queries=args.process_queries,
+                )]
             db_fa = work / "db.fa"
-            with db_fa.open("w") as handle:
-                for index, record in enumerate(subset):
-                    handle.write(f">s{index}\n{record.sequence}\n")
+            write_numbered_fasta(subset, db_fa)
             rows.append(time_blastn(db_fa, queries, work, size, top_k=args.top_k, evalue=10.0,
                                     threads=args.threads).as_dict())
             if size in mmseqs_sizes:
@@ -302,7 +302,6 @@ def main(argv: list[str] | None = None) -> int:
                                         top_k=args.top_k, evalue=10.0,
                                         threads=args.threads).as_dict())
             if size in lite_sizes:
-                lite = str(args.state / f"lite-{size}.db")
                 rows += [t.as_dict() for t in time_ours(
                     "lite", lite, subset, queries, args.state, work, top_k=args.top_k,
                     threads=args.threads, process_queries=0)]
